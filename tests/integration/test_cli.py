@@ -1,0 +1,171 @@
+"""The `zsad` commands end to end through click's CliRunner: demo, run, leaderboard, listings, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from zsad_bench.cli import main
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_demo_writes_results_and_prints_the_leaderboard(runner, tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(main, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in out.glob("*.json"))
+    assert files == ["clip-ac__synthetic.json", "clip__synthetic.json"]
+    assert "| synthetic | clip (random weights) |" in result.stdout
+    assert "random weights" in result.stdout.lower()
+    record = json.loads((out / "clip__synthetic.json").read_text())
+    assert record["random_weights"] is True
+    assert record["detector"]["backbone"] == "test-tiny:random"
+    assert set(record["per_class"]) >= {"stripes", "checker"} or len(record["per_class"]) >= 3
+
+
+def test_run_then_leaderboard_md_and_csv(runner, tmp_path):
+    out = tmp_path / "results"
+    args = [
+        "run",
+        "--model",
+        "clip",
+        "--dataset",
+        "synthetic",
+        "--backbone",
+        "test-tiny",
+        "-o",
+        "image_size=64",
+        "--eval-size",
+        "64",
+        "--batch-size",
+        "5",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "clip__synthetic.json").read_text())
+    for key in (
+        "per_class",
+        "mean",
+        "counts",
+        "protocol",
+        "metric_variants",
+        "detector",
+        "data",
+        "environment",
+        "timings",
+        "seed",
+        "created",
+    ):
+        assert key in record
+    assert record["data"]["manifest_sha256"] and record["detector"]["backbone_weights_sha256"]
+    assert record["timings"]["batch_size"] == 5
+
+    md = runner.invoke(main, ["leaderboard", str(out)])
+    assert md.exit_code == 0 and md.stdout.startswith("| dataset | model |")
+    csv = runner.invoke(main, ["leaderboard", str(out), "--format", "csv"])
+    assert csv.exit_code == 0 and csv.stdout.splitlines()[0].startswith("dataset,model,image_auroc")
+    saved = tmp_path / "board.md"
+    runner.invoke(main, ["leaderboard", str(out), "--out", str(saved)])
+    assert saved.read_text() == md.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--model", "clipp", "--dataset", "synthetic", "--out", "x"], "did you mean 'clip'"),
+        (["run", "--model", "clip", "--dataset", "mvtek", "--out", "x"], "unknown dataset 'mvtek'"),
+        (
+            [
+                "run",
+                "--model",
+                "clip",
+                "--dataset",
+                "synthetic",
+                "--backbone",
+                "test-tiny",
+                "-o",
+                "bogus=1",
+                "--out",
+                "x",
+            ],
+            "has no option 'bogus'",
+        ),
+        (["run", "--model", "clip", "--dataset", "synthetic", "-o", "image_size", "--out", "x"], "KEY=VALUE"),
+        (
+            ["run", "--model", "clip", "--dataset", "synthetic", "--protocol", "nope", "--out", "x"],
+            "unknown protocol 'nope'",
+        ),
+        (["run", "--model", "clip", "--dataset", "synthetic", "--device", "cuda:7", "--out", "x"], "device"),
+        (["leaderboard", "does-not-exist"], "does not exist"),
+        (["models", "info", "winclipp"], "unknown model"),
+        (["datasets", "info", "nope"], "unknown dataset"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(runner, tmp_path, args, message):
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_click_usage_errors_exit_2(runner):
+    assert runner.invoke(main, ["run"]).exit_code == 2
+    assert runner.invoke(main, ["leaderboard", ".", "--format", "xlsx"]).exit_code == 2
+    assert runner.invoke(main, ["nonsense"]).exit_code == 2
+
+
+def test_failed_run_keeps_earlier_results(runner, tmp_path):
+    out = tmp_path / "results"
+    ok = [
+        "run",
+        "--model",
+        "clip",
+        "--dataset",
+        "synthetic",
+        "--backbone",
+        "test-tiny",
+        "-o",
+        "image_size=64",
+        "--eval-size",
+        "32",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert runner.invoke(main, ok).exit_code == 0
+    before = (out / "clip__synthetic.json").read_bytes()
+    bad = runner.invoke(main, ["run", "--model", "clip,nope", "--dataset", "synthetic", "--out", str(out)])
+    assert bad.exit_code == 2
+    assert (out / "clip__synthetic.json").read_bytes() == before
+
+
+def test_listings(runner):
+    models = runner.invoke(main, ["models", "list"])
+    assert models.exit_code == 0 and "clip-ac" in models.stdout and "(built-in)" in models.stdout
+    info = runner.invoke(main, ["models", "info", "clip"])
+    assert info.exit_code == 0 and "image_size = 518" in info.stdout
+    datasets = runner.invoke(main, ["datasets", "list"])
+    assert datasets.exit_code == 0 and "synthetic" in datasets.stdout
+    assert runner.invoke(main, ["datasets", "info", "synthetic"]).exit_code == 0
+
+
+def test_listing_models_imports_no_torch():
+    code = (
+        "import sys; from click.testing import CliRunner; from zsad_bench.cli import main; "
+        "r = CliRunner().invoke(main, ['models', 'list']); assert r.exit_code == 0, r.output; "
+        "assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

@@ -1,0 +1,98 @@
+"""evaluate() on synthetic data with the tiny CLIP: per-class metrics equal the metric functions applied
+to all of a class's predictions at once, whatever the batch size."""
+
+import math
+
+import pytest
+import torch
+
+from baselines.clip import CLIP
+from zsad_bench import load_dataset
+from zsad_bench.engine import evaluate
+from zsad_bench.maps import upsample
+from zsad_bench.metrics import image_metrics, pixel_metrics
+from zsad_bench.protocols import default
+
+EVAL = 48
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return CLIP(backbone="test-tiny", image_size=64).eval()
+
+
+@pytest.fixture(scope="module")
+def dataset(clip, session_data_root):
+    return load_dataset("synthetic", transform=clip.transform(), mask_size=EVAL, root=session_data_root)
+
+
+def _direct(clip, dataset, class_name):
+    idx = dataset.class_indices[class_name]
+    items = [dataset[i] for i in idx]
+    images = torch.stack([it["image"] for it in items])
+    with torch.no_grad():
+        pred = clip(images, [it["prompt_name"] for it in items])
+    maps = upsample(pred.anomaly_maps, EVAL)
+    masks = torch.stack([it["mask"] for it in items])
+    labels = torch.tensor([it["label"] for it in items])
+    return image_metrics(pred.image_scores, labels), pixel_metrics(maps, masks)
+
+
+@pytest.mark.parametrize("batch_size", [3, 16])
+def test_per_class_metrics_equal_direct_computation(clip, dataset, batch_size):
+    protocol = default.with_eval_size(EVAL)
+    result = evaluate(clip, dataset, protocol, dataset_id="synthetic", batch_size=batch_size, progress=False)
+    assert set(result.per_class) == set(dataset.classes)
+    for name in dataset.classes:
+        image, pixel = _direct(clip, dataset, name)
+        for key in ("auroc", "ap", "f1_max"):
+            assert result.per_class[name][f"image_{key}"] == pytest.approx(image[key], abs=1e-6)
+        for key in ("auroc", "ap", "f1_max", "aupro"):
+            assert result.per_class[name][f"pixel_{key}"] == pytest.approx(pixel[key], abs=1e-6)
+    for key, value in result.mean.items():
+        values = [v[key] for v in result.per_class.values()]
+        assert value == pytest.approx(sum(values) / len(values))
+
+
+def test_result_records_provenance(clip, dataset):
+    result = evaluate(clip, dataset, default.with_eval_size(EVAL), dataset_id="synthetic", progress=False)
+    assert result.model == "clip" and result.dataset == "synthetic"
+    assert result.random_weights is True
+    assert result.protocol["eval_size"] == EVAL
+    assert result.metric_variants["aupro"] == "mvtec"
+    assert result.detector["config"]["backbone"] == "test-tiny"
+    assert result.environment["packages"]["torch"] == torch.__version__.split("+")[0] or result.environment[
+        "packages"
+    ]["torch"].startswith(torch.__version__.split("+")[0])
+    assert result.timings["images"] == len(dataset)
+    assert all(not math.isnan(v) for v in result.mean.values() if v is not None)
+    total = sum(c["normal"] + c["anomalous"] for c in result.counts.values())
+    assert total == len(dataset)
+
+
+def test_classification_only_dataset_reports_pixel_metrics_missing(clip, dataset):
+    # Drop every mask path: the dataset becomes classification-only (like HeadCT or BrainMRI).
+    from zsad_bench.data import AnomalyDataset
+
+    manifest = dataset.manifest.copy()
+    manifest["mask_path"] = None
+    no_masks = AnomalyDataset(dataset.folder, manifest, transform=clip.transform(), mask_size=EVAL)
+    assert not no_masks.has_masks
+    result = evaluate(clip, no_masks, default.with_eval_size(EVAL), dataset_id="synthetic", progress=False)
+    for name in no_masks.classes:
+        assert result.per_class[name]["pixel_auroc"] is None
+        assert "mask" in result.missing[name]["pixel_auroc"]
+        assert result.per_class[name]["image_auroc"] is not None
+    assert result.mean["pixel_aupro"] is None and "pixel_aupro" in result.missing["mean"]
+
+
+def test_dataset_id_is_loaded_at_the_protocol_size(clip):
+    result = evaluate(clip, "synthetic", default.with_eval_size(32), progress=False)
+    assert result.dataset == "synthetic" and result.protocol["eval_size"] == 32
+
+
+def test_mask_size_mismatch_is_a_clear_error(clip, dataset):
+    from zsad_bench.errors import ZsadError
+
+    with pytest.raises(ZsadError, match="evaluates at 518 px"):
+        evaluate(clip, dataset, default, progress=False)

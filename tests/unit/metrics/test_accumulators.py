@@ -1,0 +1,226 @@
+"""Accumulators: batches and merged shards give the same numbers as one pass over everything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from zsad_bench.metrics import (
+    ImageAccumulator,
+    PixelAccumulator,
+    image_metrics,
+    label_regions,
+    pixel_metrics,
+    pixel_metrics_from_regions,
+)
+
+PIXEL_KEYS = ("auroc", "ap", "f1_max", "aupro")
+
+
+def _close(a: dict, b: dict, tol: float) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == pytest.approx(b[key], abs=tol), key
+
+
+# ---------------------------------------------------------------- image
+
+
+def _image_data(seed: int = 0, n: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    labels = torch.from_numpy(rng.random(n) < 0.5)
+    scores = torch.from_numpy(np.round(rng.random(n) + 0.3 * labels.numpy(), 2).astype(np.float32))
+    return scores, labels
+
+
+def _image_accumulator(scores: torch.Tensor, labels: torch.Tensor) -> ImageAccumulator:
+    acc = ImageAccumulator()
+    acc.update(scores, labels)
+    return acc
+
+
+def test_image_batches_equal_one_call() -> None:
+    scores, labels = _image_data()
+    acc = ImageAccumulator()
+    for s, y in zip(scores.split(7), labels.split(7), strict=True):
+        acc.update(s, y)
+    assert acc.compute() == image_metrics(scores, labels)
+    assert acc.n_images == 60
+    assert acc.n_anomalous == int(labels.sum())
+    assert acc.n_normal == 60 - int(labels.sum())
+
+
+def test_image_merge_of_halves_equals_everything() -> None:
+    scores, labels = _image_data(1)
+    full, first, second = ImageAccumulator(), ImageAccumulator(), ImageAccumulator()
+    full.update(scores, labels)
+    first.update(scores[:25], labels[:25])
+    second.update(scores[25:], labels[25:].numpy().astype(int))
+    assert first.merge(second) is first
+    assert first.compute() == full.compute()
+    # The other order pools the same images: equal up to float64 summation order.
+    reverse = _image_accumulator(scores[25:], labels[25:]).merge(_image_accumulator(scores[:25], labels[:25]))
+    _close(reverse.compute(), full.compute(), 1e-12)
+
+
+def test_image_missing_levels() -> None:
+    acc = ImageAccumulator()
+    assert acc.compute().reasons == dict.fromkeys(("auroc", "ap", "f1_max"), "no images")
+    acc.update(torch.tensor([0.1, 0.9]), torch.tensor([False, False]))
+    result = acc.compute()
+    assert dict(result) == dict.fromkeys(("auroc", "ap", "f1_max"))
+    assert set(result.reasons.values()) == {"class has no anomalous images"}
+
+
+def test_image_update_copies_the_batch() -> None:
+    scores = torch.tensor([0.1, 0.9])
+    acc = ImageAccumulator()
+    acc.update(scores, torch.tensor([False, True]))
+    scores.fill_(0.5)  # the caller reuses its buffer
+    assert acc.compute()["auroc"] == 1.0
+
+
+# ---------------------------------------------------------------- pixel
+
+
+def test_pixel_batches_equal_one_call(make_maps: Callable) -> None:
+    maps, masks = make_maps(seed=0, n=12, res=32, one_pixel=True)
+    acc = PixelAccumulator()
+    for start in range(0, 12, 5):
+        acc.update(torch.from_numpy(maps[start : start + 5]), torch.from_numpy(masks[start : start + 5]))
+    assert acc.n_images == 12
+    assert acc.n_pixels == 12 * 32 * 32
+    assert acc.n_regions == int(label_regions(torch.from_numpy(masks)).max())
+    _close(acc.compute(), pixel_metrics(maps, masks), 1e-12)
+
+
+@pytest.mark.parametrize("fpr_limit", [0.3, 0.05])
+def test_pixel_merge_of_halves_equals_everything(make_maps: Callable, fpr_limit: float) -> None:
+    maps, masks = make_maps(seed=1, n=12, res=32, quantise=16)
+    full = PixelAccumulator(fpr_limit)
+    full.update(maps, masks)
+    first, second = PixelAccumulator(fpr_limit), PixelAccumulator(fpr_limit)
+    first.update(maps[:5], masks[:5])
+    second.update(maps[5:], masks[5:])
+    n_second = second.n_regions
+    assert first.merge(second) is first
+    assert first.n_regions == full.n_regions
+    assert first.compute() == full.compute()  # same pixels in the same order: bit-identical
+    assert second.n_regions == n_second  # the merged-in accumulator is unchanged
+
+    reverse = PixelAccumulator(fpr_limit)
+    reverse.update(maps[5:], masks[5:])
+    other = PixelAccumulator(fpr_limit)
+    other.update(maps[:5], masks[:5])
+    _close(reverse.merge(other).compute(), full.compute(), 1e-12)
+
+
+def test_pixel_merge_renumbers_regions() -> None:
+    # Each shard has one region with id 1; merged, they must be two regions (R = 2), not one.
+    masks = torch.zeros(1, 1, 3, dtype=torch.bool)
+    masks[0, 0, 0] = True
+    a, b = PixelAccumulator(), PixelAccumulator()
+    a.update(torch.tensor([[[0.9, 0.2, 0.2]]]), masks)
+    b.update(torch.tensor([[[0.1, 0.2, 0.2]]]), masks)
+    a.merge(b)
+    assert a.n_regions == 2
+    assert a.compute()["aupro"] == pytest.approx(0.5, abs=1e-15)  # found in one image of two
+
+
+def test_pixel_batches_of_different_sizes_are_pooled(make_maps: Callable) -> None:
+    small, small_masks = make_maps(seed=2, n=3, res=16)
+    large, large_masks = make_maps(seed=3, n=2, res=32)
+    acc = PixelAccumulator()
+    acc.update(small, small_masks)
+    acc.update(large, large_masks)
+    scores = torch.cat([torch.from_numpy(small).reshape(-1), torch.from_numpy(large).reshape(-1)])
+    small_regions = label_regions(torch.from_numpy(small_masks)).reshape(-1)
+    large_regions = label_regions(torch.from_numpy(large_masks)).reshape(-1)
+    large_regions = torch.where(large_regions > 0, large_regions + int(small_regions.max()), 0)
+    regions = torch.cat([small_regions, large_regions])
+    assert acc.compute() == pixel_metrics_from_regions(scores, regions)
+
+
+def test_pixel_masks_none_is_missing() -> None:
+    acc = PixelAccumulator()
+    acc.update(torch.rand(2, 4, 4), None)
+    acc.update(torch.rand(3, 4, 4), None)
+    result = acc.compute()
+    assert acc.n_images == 5
+    assert dict(result) == dict.fromkeys(PIXEL_KEYS)
+    assert result.reasons == dict.fromkeys(PIXEL_KEYS, "no ground-truth masks")
+
+
+def test_pixel_mixing_masks_and_none_is_an_error() -> None:
+    masks = torch.zeros(2, 4, 4, dtype=torch.bool)
+    acc = PixelAccumulator()
+    acc.update(torch.rand(2, 4, 4), masks)
+    with pytest.raises(ValueError, match="masks=None"):
+        acc.update(torch.rand(2, 4, 4), None)
+    acc = PixelAccumulator()
+    acc.update(torch.rand(2, 4, 4), None)
+    with pytest.raises(ValueError, match="masks=None"):
+        acc.update(torch.rand(2, 4, 4), masks)
+    with_masks = PixelAccumulator()
+    with_masks.update(torch.rand(2, 4, 4), masks)
+    with pytest.raises(ValueError, match="masks=None"):
+        acc.merge(with_masks)
+
+
+def test_pixel_missing_levels() -> None:
+    acc = PixelAccumulator()
+    assert set(acc.compute().reasons.values()) == {"no images"}
+    acc.update(torch.rand(2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.bool))
+    result = acc.compute()
+    assert dict(result) == dict.fromkeys(PIXEL_KEYS)
+    assert set(result.reasons.values()) == {"no anomalous pixels"}
+
+
+def test_pixel_empty_accumulators_merge_into_anything(make_maps: Callable) -> None:
+    maps, masks = make_maps(seed=0, n=4, res=16)
+    acc = PixelAccumulator()
+    acc.update(maps, masks)
+    expected = acc.compute()
+    assert PixelAccumulator().merge(acc).merge(PixelAccumulator()).compute() == expected
+
+
+def test_pixel_merge_needs_the_same_limit() -> None:
+    with pytest.raises(ValueError, match="fpr_limit"):
+        PixelAccumulator(0.3).merge(PixelAccumulator(0.05))
+
+
+def test_pixel_keeps_float32_and_copies_the_batch() -> None:
+    maps = (0.5 + torch.arange(64, dtype=torch.float32) * 2**-20).reshape(1, 8, 8)
+    masks = (torch.arange(64) >= 32).reshape(1, 8, 8)
+    acc = PixelAccumulator()
+    acc.update(maps, masks)
+    maps.fill_(0.0)  # the caller reuses its buffer
+    assert acc.compute()["auroc"] == 1.0
+
+
+def test_compute_twice_gives_the_same_result(make_maps: Callable) -> None:
+    maps, masks = make_maps(seed=0, n=4, res=16)
+    acc = PixelAccumulator()
+    acc.update(maps[:2], masks[:2])
+    acc.update(maps[2:], masks[2:])
+    first = acc.compute()
+    assert acc.compute() == first
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_accumulators_match_cpu(make_maps: Callable) -> None:
+    maps, masks = make_maps(seed=0, n=12, res=64, quantise=16)
+    cpu, gpu = PixelAccumulator(), PixelAccumulator()
+    cpu.update(maps, masks)
+    gpu.update(torch.from_numpy(maps).cuda(), torch.from_numpy(masks).cuda())
+    assert gpu._scores[0].device.type == "cuda"
+    _close(gpu.compute(), cpu.compute(), 1e-12)
+    images_cpu, images_gpu = ImageAccumulator(), ImageAccumulator()
+    scores, labels = _image_data()
+    images_cpu.update(scores, labels)
+    images_gpu.update(scores.cuda(), labels.cuda())
+    _close(images_gpu.compute(), images_cpu.compute(), 1e-12)

@@ -1,0 +1,3 @@
+from zsad_bench.cli import main
+
+main(prog_name="zsad")

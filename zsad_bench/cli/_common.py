@@ -1,0 +1,62 @@
+"""What every ``zsad`` command shares: one-line errors with exit code 2, ``--quiet``, option parsing."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from zsad_bench.errors import ZsadError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ZsadGroup(click.Group):
+    """A click group whose commands report ``ZsadError`` as ``error: ...`` on stderr, exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ZsadError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def quiet_option(func: F) -> F:
+    """``--quiet``: no progress bars, no informational lines (results and errors still print)."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational output.")(func)
+
+
+def info(message: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def split_names(value: str) -> list[str]:
+    """``"clip,clip-ac"`` -> ``["clip", "clip-ac"]`` (empty items dropped)."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``-o key=value`` pairs -> dict; values are read as JSON/YAML scalars (``518``, ``0.5``, ``true``)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ZsadError(f"option '{pair}' is not KEY=VALUE, e.g. -o image_size=518")
+        try:
+            options[key.strip().replace("-", "_")] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            options[key.strip().replace("-", "_")] = raw
+    return options
+
+
+def quiet_libraries() -> None:
+    """Keep third-party chatter (open_clip's logging, QuickGELU warnings) out of the terminal."""
+    logging.getLogger("root").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*QuickGELU mismatch.*")

@@ -1,0 +1,116 @@
+"""Datasets: specs, manifests, the torch ``AnomalyDataset``, transforms and the synthetic generator.
+
+Importing this package does not import torch; ``AnomalyDataset``, ``squash_transform`` and ``load_mask``
+are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zsad_bench.data.manifest import (
+    data_root,
+    is_prepared,
+    manifest_sha256,
+    pair_masks_by_name,
+    read_manifest,
+    validate_manifest,
+    write_manifest,
+)
+from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
+from zsad_bench.errors import ZsadError
+
+if TYPE_CHECKING:
+    from zsad_bench.data.dataset import AnomalyDataset
+    from zsad_bench.data.transforms import load_mask, squash_transform
+
+__all__ = [
+    "AnomalyDataset",
+    "ClassSpec",
+    "DatasetSpec",
+    "Source",
+    "data_root",
+    "ensure_prepared",
+    "is_prepared",
+    "load_mask",
+    "manifest_sha256",
+    "pair_masks_by_name",
+    "read_manifest",
+    "squash_transform",
+    "validate_manifest",
+    "write_manifest",
+]
+
+_LAZY = {
+    "AnomalyDataset": "zsad_bench.data.dataset",
+    "load_mask": "zsad_bench.data.transforms",
+    "squash_transform": "zsad_bench.data.transforms",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _import_builder(spec: DatasetSpec) -> Any:
+    target = spec.builder or ""
+    module_name, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ZsadError(
+            f"dataset '{spec.id}' names builder '{target}', which cannot be imported ({exc})"
+        ) from exc
+
+
+def ensure_prepared(spec: DatasetSpec, root: str | Path | None = None) -> Path:
+    """The folder ``root/spec.id`` of a prepared dataset, building it first when the spec has a builder.
+
+    ``root`` defaults to ``data_root()``. A builder writes into a hidden temporary sibling folder which
+    is renamed into place only once it holds a manifest, so an interrupted build never looks prepared;
+    when another process finishes first, its folder is kept. Raises ``ZsadError`` with the commands to
+    run for a dataset that is not prepared and has no builder.
+    """
+    base = Path(root) if root is not None else data_root()
+    folder = base / spec.id
+    if is_prepared(folder):
+        return folder
+    if spec.builder is None:
+        raise ZsadError(
+            f"dataset '{spec.id}' is not prepared under {folder}; run 'zsad datasets download {spec.id}' "
+            f"or 'zsad datasets prepare {spec.id} --from PATH'"
+        )
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        if is_prepared(folder):  # another process finished building it just now
+            return folder
+        raise ZsadError(
+            f"{folder} exists but holds no prepared dataset (no manifest.parquet and dataset.json); "
+            f"remove it and run again to rebuild '{spec.id}'"
+        )
+    builder = _import_builder(spec)
+    base.mkdir(parents=True, exist_ok=True)
+    # Not mkdtemp: its 0o700 mode would stay on the renamed folder in a data root shared by several users.
+    tmp = base / f".{spec.id}.building-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        builder(tmp)
+        if not is_prepared(tmp):
+            raise ZsadError(f"builder '{spec.builder}' of dataset '{spec.id}' wrote no manifest into {tmp}")
+        try:
+            os.replace(tmp, folder)  # atomic; replaces an empty folder, fails on a non-empty one
+        except OSError as exc:
+            if not is_prepared(folder):  # not a concurrent build that finished first
+                raise ZsadError(f"cannot move the built dataset '{spec.id}' into {folder} ({exc})") from exc
+    finally:
+        if tmp.exists():
+            with contextlib.suppress(OSError):
+                shutil.rmtree(tmp)
+    return folder

@@ -1,0 +1,137 @@
+"""``AnomalyDataset``: the rows of one split of a manifest as a torch ``Dataset`` of images and masks."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from PIL import Image
+
+from zsad_bench.data.manifest import SPLITS, validate_manifest
+from zsad_bench.data.transforms import load_mask, open_image
+from zsad_bench.errors import ZsadError
+
+__all__ = ["AnomalyDataset"]
+
+
+class AnomalyDataset(torch.utils.data.Dataset):
+    """Images of one split of a prepared dataset, grouped by class, with their ground truth.
+
+    Rows are ordered by ``class_name`` then ``sample_id`` (so each class is one contiguous block, in
+    name order). Item ``i`` is a dict:
+
+    - ``image``: ``transform(PIL RGB image)``, e.g. ``(3, S, S)`` float32;
+    - ``mask``: ``(mask_size, mask_size)`` bool, all ``False`` for normal images and missing masks;
+    - ``label``: int, 0 normal, 1 anomalous;
+    - ``class_name``, ``prompt_name``, ``sample_id``: str;
+    - ``has_mask``: bool, ``False`` only for an anomalous image without a mask (classification-only
+      datasets), whose ``mask`` must not be scored.
+
+    ``manifest`` is checked with ``validate_manifest``. The dataset holds only paths and plain data, so
+    it pickles into DataLoader workers.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        manifest: pd.DataFrame,
+        *,
+        split: str = "test",
+        transform: Callable[[Image.Image], torch.Tensor],
+        mask_size: int,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        if split not in SPLITS:
+            raise ZsadError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        if mask_size <= 0:
+            raise ValueError(f"mask_size must be positive, got {mask_size}")
+        self.folder = Path(folder)
+        self.split = split
+        self.transform = transform
+        self.mask_size = int(mask_size)
+
+        manifest = validate_manifest(manifest)
+        rows = manifest[manifest["split"] == split]
+        if classes is not None:
+            wanted = list(dict.fromkeys(classes))
+            known = set(manifest["class_name"].unique())
+            for name in wanted:
+                if name not in known:
+                    close = difflib.get_close_matches(name, sorted(known), n=3)
+                    hint = (
+                        f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(known))}"
+                    )
+                    raise ZsadError(f"class '{name}' is not in the dataset at {self.folder}; {hint}")
+            rows = rows[rows["class_name"].isin(wanted)]
+        if len(rows) == 0:
+            chosen = f" for classes {', '.join(classes)}" if classes is not None else ""
+            raise ZsadError(f"the dataset at {self.folder} has no '{split}' images{chosen}")
+        rows = rows.sort_values(["class_name", "sample_id"], kind="stable", ignore_index=True)
+        self._manifest = rows
+
+        # Plain lists: cheap to pickle and to index, unlike DataFrame rows.
+        self._records: list[tuple[str, str, str, int, str, str | None]] = [
+            (r.sample_id, r.class_name, r.prompt_name, int(r.label), r.image_path, _optional(r.mask_path))
+            for r in rows.itertuples(index=False)
+        ]
+        self._class_indices: dict[str, list[int]] = {}
+        for i, record in enumerate(self._records):
+            self._class_indices.setdefault(record[1], []).append(i)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample_id, class_name, prompt_name, label, image_path, mask_path = self._records[index]
+        image = open_image(self.folder / image_path)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        mask = load_mask(None if mask_path is None else self.folder / mask_path, self.mask_size)
+        return {
+            "image": self.transform(image),
+            "mask": mask,
+            "label": label,
+            "class_name": class_name,
+            "prompt_name": prompt_name,
+            "sample_id": sample_id,
+            "has_mask": not (label == 1 and mask_path is None),
+        }
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in dataset order."""
+        return list(self._class_indices)
+
+    @property
+    def class_indices(self) -> dict[str, list[int]]:
+        """Class name -> the dataset indices of its images (one contiguous, increasing run)."""
+        return {name: list(indices) for name, indices in self._class_indices.items()}
+
+    @property
+    def has_masks(self) -> bool:
+        """True when every anomalous image has a mask (pixel metrics can be computed)."""
+        return all(r[5] is not None for r in self._records if r[3] == 1)
+
+    @property
+    def labels(self) -> list[int]:
+        """Per-image labels in dataset order."""
+        return [r[3] for r in self._records]
+
+    @property
+    def manifest(self) -> pd.DataFrame:
+        """The manifest rows of this dataset, in dataset order (row ``i`` is item ``i``)."""
+        return self._manifest
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({str(self.folder)!r}, split={self.split!r}, n={len(self)}, "
+            f"classes={len(self._class_indices)}, mask_size={self.mask_size})"
+        )
+
+
+def _optional(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,66 @@
+"""Evaluation protocols as data: ``protocols/*.yaml`` -> frozen ``Protocol`` objects.
+
+A protocol fixes everything about an evaluation that is not the detector: the evaluation size, the
+metric variants, how masks are binarised, and (for trainable methods) which auxiliary dataset trains
+the model that is evaluated on which targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zsad_bench.errors import ZsadError
+
+__all__ = ["Protocol", "TrainingPair", "default", "load_protocol_file"]
+
+_HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    """Train on ``aux`` (its test split, as AnomalyCLIP does), then evaluate on each of ``targets``."""
+
+    aux: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How an evaluation is run and scored; recorded in every result file."""
+
+    name: str
+    description: str = ""
+    eval_size: int = 518
+    aupro_variant: str = "mvtec"
+    fpr_limit: float = 0.3
+    mask_binarisation: str = "any non-zero is anomalous; bilinear resize to eval_size; > 0.5"
+    averaging: str = "metrics per class, then the unweighted mean over classes"
+    training: tuple[TrainingPair, ...] = field(default_factory=tuple)
+
+    def with_eval_size(self, size: int) -> Protocol:
+        return replace(self, eval_size=size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def refuses(self, model_trained_on: str | None, dataset: str) -> bool:
+        """True when a model trained on ``model_trained_on`` would be evaluated on that same data."""
+        return model_trained_on is not None and model_trained_on == dataset
+
+
+def load_protocol_file(path: Path) -> Protocol:
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        training = tuple(
+            TrainingPair(aux=t["aux"], targets=tuple(t["targets"])) for t in raw.pop("training", [])
+        )
+        return Protocol(**raw, training=training)
+    except (OSError, yaml.YAMLError, TypeError, KeyError) as exc:
+        raise ZsadError(f"protocol file {path} is not a valid protocol ({exc})") from exc
+
+
+default = load_protocol_file(_HERE / "default.yaml")
