@@ -18,11 +18,11 @@ from zsad_bench.data.manifest import (
     data_root,
     is_prepared,
     manifest_sha256,
-    pair_masks_by_name,
     read_manifest,
     validate_manifest,
     write_manifest,
 )
+from zsad_bench.data.pairing import pair_masks_by_name
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 from zsad_bench.errors import ZsadError
 

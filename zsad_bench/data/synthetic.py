@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from zsad_bench.data.manifest import pair_masks_by_name, write_manifest
+from zsad_bench.data.manifest import write_manifest
+from zsad_bench.data.pairing import pair_masks_by_name
 from zsad_bench.data.spec import ClassSpec, DatasetSpec
 
 __all__ = ["BUILDER_VERSION", "CLASSES", "DEFECTS", "SPEC", "add_defect", "build", "sample_rng", "texture"]
