@@ -77,6 +77,8 @@ class Detector(torch.nn.Module):
 
     name: ClassVar[str] = ""
     trainable: ClassVar[bool] = False
+    # Where the anomaly-map values lie (probabilities by default); histogram-mode metrics bin this range.
+    map_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     input_size: int
 
     def __init__(self) -> None:

@@ -11,6 +11,7 @@ from zsad_bench.cli.demo import demo
 from zsad_bench.cli.leaderboard import leaderboard
 from zsad_bench.cli.models import models
 from zsad_bench.cli.run import run
+from zsad_bench.cli.score import score
 
 __all__ = ["main"]
 
@@ -21,5 +22,5 @@ def main() -> None:
     """zsad-bench: zero-shot anomaly detection benchmarks (AnomalyCLIP and baselines, 17 datasets)."""
 
 
-for command in (demo, models, datasets, run, leaderboard):
+for command in (demo, models, datasets, run, score, leaderboard):
     main.add_command(command)

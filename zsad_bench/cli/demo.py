@@ -38,10 +38,11 @@ def demo(out: Path, device: str, quiet: bool) -> None:
         ["synthetic"],
         out=out,
         backbone="test-tiny",
-        eval_size=DEMO_SIZE,
+        protocol_overrides={"eval_size": DEMO_SIZE},
         device=device,
         batch_size=16,
         options={"image_size": DEMO_SIZE},
+        ci=0.95,
         quiet=quiet,
     )
     names = {p.name for p in paths}

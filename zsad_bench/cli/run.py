@@ -33,7 +33,30 @@ from zsad_bench.cli._common import info, parse_options, quiet_libraries, quiet_o
     show_default=True,
     help="Data-loader worker processes.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed recorded with the results.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run and of the bootstrap.")
+@click.option(
+    "--aupro-variant",
+    type=click.Choice(["mvtec", "anomalyclip-200"]),
+    help="AUPRO definition (default: the protocol's, mvtec).",
+)
+@click.option(
+    "--pixel-mode",
+    type=click.Choice(["exact", "histogram"]),
+    help="exact (default) or histogram: fixed memory for huge classes, AUROC/AUPRO with error bounds.",
+)
+@click.option("--bins", type=click.IntRange(min=2), help="Histogram-mode bins (default 65536).")
+@click.option(
+    "--ci",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Image-level bootstrap confidence level, e.g. 0.95.",
+)
+@click.option("--ci-replicates", type=click.IntRange(min=10), default=1000, show_default=True)
+@click.option(
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Keep predictions under OUT/predictions/ (for 'zsad score' and resuming).",
+)
 @click.option(
     "-o",
     "--option",
@@ -56,6 +79,12 @@ def run(
     precision: str,
     num_workers: int,
     seed: int,
+    aupro_variant: str | None,
+    pixel_mode: str | None,
+    bins: int | None,
+    ci: float | None,
+    ci_replicates: int,
+    cache: bool,
     options: tuple[str, ...],
     out: Path,
     quiet: bool,
@@ -68,13 +97,21 @@ def run(
         backbone=backbone,
         checkpoint=checkpoint,
         protocol_name=protocol,
-        eval_size=eval_size,
+        protocol_overrides={
+            "eval_size": eval_size,
+            "aupro_variant": aupro_variant,
+            "pixel_mode": pixel_mode,
+            "histogram_bins": bins,
+        },
         device=device,
         batch_size=batch_size,
         precision=precision,
         num_workers=num_workers,
         seed=seed,
         options=parse_options(options),
+        ci=ci,
+        ci_replicates=ci_replicates,
+        cache=cache,
         quiet=quiet,
     )
 
@@ -87,20 +124,28 @@ def execute(
     backbone: str | None = None,
     checkpoint: Path | None = None,
     protocol_name: str = "default",
-    eval_size: int | None = None,
+    protocol_overrides: dict[str, Any] | None = None,
     device: str = "auto",
     batch_size: int = 8,
     precision: str = "auto",
     num_workers: int = 0,
     seed: int = 0,
     options: dict[str, Any] | None = None,
+    ci: float | None = None,
+    ci_replicates: int = 1000,
+    cache: bool = True,
     quiet: bool = False,
 ) -> list[Path]:
-    """Validate every name first (so a typo fails before any work), then run each unit."""
+    """Validate every name first (so a typo fails before any work), then run each unit.
+
+    With ``cache``, predictions go to ``OUT/predictions/<model>__<dataset>/``; classes already there
+    under the same key (same detector, weights, data and size) are not run again.
+    """
     import torch
 
     from zsad_bench._factory import get_dataset_spec, get_protocol, load_dataset, load_model, model_class
     from zsad_bench.engine import evaluate
+    from zsad_bench.engine.cache import PredictionCache, cache_key
     from zsad_bench.engine.runtime import resolve_device
 
     quiet_libraries()
@@ -109,9 +154,7 @@ def execute(
     for name in model_names:
         model_class(name)
     specs = [get_dataset_spec(d) for d in dataset_ids]
-    protocol = get_protocol(protocol_name)
-    if eval_size is not None:
-        protocol = protocol.with_eval_size(eval_size)
+    protocol = get_protocol(protocol_name).with_overrides(**(protocol_overrides or {}))
     torch_device = resolve_device(device)
 
     written = []
@@ -120,12 +163,28 @@ def execute(
         detector = load_model(
             name, backbone=backbone, checkpoint=checkpoint, device=torch_device, **(options or {})
         )
-        provenance_detector = _detector_provenance(detector, checkpoint)
+        detector_record = _detector_provenance(detector, checkpoint)
         for spec in specs:
             dataset = load_dataset(spec.id, transform=detector.transform(), mask_size=protocol.eval_size)
             info(
                 f"{detector.name} on {spec.id}: {len(dataset)} images, {len(dataset.classes)} classes", quiet
             )
+            data_record = _data_provenance(dataset)
+            predictions = None
+            if cache:
+                key = cache_key(
+                    {"config": detector.config(), **detector_record},
+                    data_record["manifest_sha256"],
+                    protocol.eval_size,
+                )
+                predictions = PredictionCache(
+                    out / "predictions" / f"{detector.name}__{spec.id}",
+                    key,
+                    {"model": detector.name, "dataset": spec.id, "eval_size": protocol.eval_size},
+                )
+                resumed = [c for c in dataset.classes if predictions.has(c)]
+                if resumed:
+                    info(f"  resuming: {len(resumed)} of {len(dataset.classes)} classes are cached", quiet)
             result = evaluate(
                 detector,
                 dataset,
@@ -136,8 +195,14 @@ def execute(
                 precision=precision,
                 num_workers=num_workers,
                 progress=not quiet,
-                provenance={"detector": provenance_detector, "data": _data_provenance(dataset), "seed": seed},
+                provenance={"detector": detector_record, "data": data_record},
+                cache=predictions,
+                ci=ci,
+                ci_replicates=ci_replicates,
+                seed=seed,
             )
+            if predictions is not None:  # relative to the results folder, so the folder can move
+                result.predictions["folder"] = str(predictions.folder.relative_to(out))
             path = result.write(out)
             written.append(path)
             info(f"  wrote {path}", quiet)

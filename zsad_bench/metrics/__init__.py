@@ -8,6 +8,8 @@ in ``MetricResult.reasons``. Definitions and the traps of other implementations:
 from __future__ import annotations
 
 from zsad_bench.metrics.accumulators import ImageAccumulator, PixelAccumulator
+from zsad_bench.metrics.aupro import AUPRO_VARIANTS
+from zsad_bench.metrics.bootstrap import BootstrapCI, bootstrap_image_metrics
 from zsad_bench.metrics.curve import Curve, binary_curve
 from zsad_bench.metrics.image import image_metrics
 from zsad_bench.metrics.pixel import pixel_metrics, pixel_metrics_from_regions
@@ -15,11 +17,14 @@ from zsad_bench.metrics.regions import label_regions
 from zsad_bench.metrics.result import MetricResult
 
 __all__ = [
+    "AUPRO_VARIANTS",
+    "BootstrapCI",
     "Curve",
     "ImageAccumulator",
     "MetricResult",
     "PixelAccumulator",
     "binary_curve",
+    "bootstrap_image_metrics",
     "image_metrics",
     "label_regions",
     "pixel_metrics",

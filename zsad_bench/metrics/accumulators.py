@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from zsad_bench.metrics._inputs import as_labels, as_masks, as_scores
+from zsad_bench.metrics.aupro import check_aupro_variant
 from zsad_bench.metrics.image import image_metrics_from_tensors
 from zsad_bench.metrics.pixel import NO_MASKS, PIXEL_KEYS, check_fpr_limit, pixel_metrics_from_regions
 from zsad_bench.metrics.regions import label_regions_counted
@@ -63,6 +64,12 @@ class ImageAccumulator:
         self._scores, self._labels = [_concat(self._scores)], [_concat(self._labels)]
         return self._scores[0], self._labels[0]
 
+    def tensors(self) -> tuple[Tensor, Tensor]:
+        """All scores (N,) and bool labels (N,) seen so far, in arrival order."""
+        if not self._scores:
+            return torch.zeros(0), torch.zeros(0, dtype=torch.bool)
+        return self._consolidate()
+
     @property
     def n_images(self) -> int:
         return sum(s.numel() for s in self._scores)
@@ -96,8 +103,9 @@ class PixelAccumulator:
     Batches with ``masks=None`` store nothing but the image count: their pixel metrics are missing.
     """
 
-    def __init__(self, fpr_limit: float = 0.3) -> None:
+    def __init__(self, fpr_limit: float = 0.3, aupro_variant: str = "mvtec") -> None:
         self.fpr_limit = check_fpr_limit(fpr_limit)
+        self.aupro_variant = check_aupro_variant(aupro_variant)
         self._scores: list[Tensor] = []  # (B·H·W,) per update
         self._regions: list[Tensor] = []  # (B·H·W,) int32, 0 = normal
         self._n_regions = 0
@@ -166,4 +174,6 @@ class PixelAccumulator:
         if not self._scores:
             return MetricResult.missing(PIXEL_KEYS, "no images")
         self._scores, self._regions = [_concat(self._scores)], [_concat(self._regions)]
-        return pixel_metrics_from_regions(self._scores[0], self._regions[0], self.fpr_limit)
+        return pixel_metrics_from_regions(
+            self._scores[0], self._regions[0], self.fpr_limit, aupro_variant=self.aupro_variant
+        )

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from zsad_bench.metrics._inputs import as_masks, as_scores, check_no_nan
-from zsad_bench.metrics.curve import curve_from_sorted, sort_descending
+from zsad_bench.metrics.aupro import AUPRO_VARIANTS, check_aupro_variant
+from zsad_bench.metrics.curve import curve_from_sorted, sort_with_ids
 from zsad_bench.metrics.regions import label_regions_counted
 from zsad_bench.metrics.result import MetricResult
 
@@ -34,25 +35,38 @@ def check_fpr_limit(fpr_limit: float) -> float:
     return fpr_limit
 
 
-def pixel_metrics(maps: Tensor | Any, masks: Tensor | Any | None, fpr_limit: float = 0.3) -> MetricResult:
+def pixel_metrics(
+    maps: Tensor | Any,
+    masks: Tensor | Any | None,
+    fpr_limit: float = 0.3,
+    *,
+    aupro_variant: str = "mvtec",
+) -> MetricResult:
     """Pixel AUROC, AP, F1-max and AUPRO (integrated to ``fpr_limit``, divided by it) of one class.
 
     maps: (N, H, W) anomaly maps (tensor or numpy array). float32 and float64 are used as they are, never
         downcast; float16/bfloat16 are upcast to float32.
     masks: (N, H, W) ground truth, bool (non-zero = anomalous), on any device; ``None`` when the dataset
         has no masks, which makes all four metrics missing.
+    aupro_variant: ``mvtec`` (exact, default) or ``anomalyclip-200`` (the papers' approximation); see
+        ``zsad_bench.metrics.aupro``.
     Runs on the maps' device. Memory: see ``pixel_metrics_from_regions`` (about 40 B/px at peak).
     """
     fpr_limit = check_fpr_limit(fpr_limit)
+    check_aupro_variant(aupro_variant)
     scores = as_scores(maps, "maps", ndim=3)
     if masks is None:
         return MetricResult.missing(PIXEL_KEYS, NO_MASKS)
     gt = as_masks(masks, "masks", scores.shape)
     regions, _ = label_regions_counted(gt)
-    return pixel_metrics_from_regions(scores, regions.to(scores.device), fpr_limit)
+    return pixel_metrics_from_regions(
+        scores, regions.to(scores.device), fpr_limit, aupro_variant=aupro_variant
+    )
 
 
-def pixel_metrics_from_regions(maps: Tensor, regions: Tensor, fpr_limit: float = 0.3) -> MetricResult:
+def pixel_metrics_from_regions(
+    maps: Tensor, regions: Tensor, fpr_limit: float = 0.3, *, aupro_variant: str = "mvtec"
+) -> MetricResult:
     """The pure core of ``pixel_metrics``, given region ids instead of masks (so nothing is relabelled).
 
     maps: (N, H, W) floating scores (any shape; it is flattened).
@@ -85,9 +99,7 @@ def pixel_metrics_from_regions(maps: Tensor, regions: Tensor, fpr_limit: float =
     weight_of_id = torch.where(sizes > 0, 1.0 / (sizes.to(torch.float64) * n_regions), 0.0)
     weight_of_id[0] = 0.0
 
-    sorted_scores, order = sort_descending(scores)
-    sorted_ids = ids[order]
-    del order
+    sorted_scores, sorted_ids = sort_with_ids(scores, ids)
     curve = curve_from_sorted(sorted_scores, sorted_ids > 0, weight_of_id[sorted_ids])
     del sorted_scores, sorted_ids
 
@@ -98,5 +110,10 @@ def pixel_metrics_from_regions(maps: Tensor, regions: Tensor, fpr_limit: float =
         result.set_missing("aupro", "no normal pixels")
     else:
         result["auroc"] = curve.auroc()
-        result["aupro"] = curve.weighted_auc(fpr_limit)
+        try:
+            result["aupro"] = AUPRO_VARIANTS[check_aupro_variant(aupro_variant)](curve, fpr_limit)
+        except ValueError as exc:
+            if not str(exc).startswith("undefined metric"):
+                raise
+            result.set_missing("aupro", str(exc).removeprefix("undefined metric: "))
     return MetricResult({key: result[key] for key in PIXEL_KEYS}, result.reasons)

@@ -16,16 +16,20 @@ class MetricResult(dict[str, float | None]):
     """Maps a metric key (``auroc``, ``ap``, ``f1_max``, ``aupro``) to a fraction in [0, 1] or ``None``.
 
     ``reasons`` maps every key whose value is ``None`` to a short explanation ("no anomalous pixels").
-    A value is never NaN and never a stand-in 0.
+    ``error_bounds`` maps a key to a guaranteed bound on |value - exact value| when the value is an
+    approximation (histogram mode); exact values have no entry. A value is never NaN and never a
+    stand-in 0.
     """
 
     def __init__(
         self,
         values: Mapping[str, float | None] | None = None,
         reasons: Mapping[str, str] | None = None,
+        error_bounds: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(values or {})
         self.reasons: dict[str, str] = dict(reasons or {})
+        self.error_bounds: dict[str, float] = dict(error_bounds or {})
         for key, value in self.items():
             if value is None and key not in self.reasons:
                 raise ValueError(f"metric {key!r} is None but has no reason; pass reasons={{{key!r}: ...}}")
@@ -42,7 +46,8 @@ class MetricResult(dict[str, float | None]):
         self.reasons[key] = reason
 
     def __repr__(self) -> str:
-        return f"MetricResult({dict.__repr__(self)}, reasons={self.reasons!r})"
+        bounds = f", error_bounds={self.error_bounds!r}" if self.error_bounds else ""
+        return f"MetricResult({dict.__repr__(self)}, reasons={self.reasons!r}{bounds})"
 
-    def __reduce__(self) -> tuple[type[MetricResult], tuple[dict[str, float | None], dict[str, str]]]:
-        return (type(self), (dict(self), dict(self.reasons)))
+    def __reduce__(self) -> tuple[type[MetricResult], tuple[dict[str, float | None], dict[str, str], dict]]:
+        return (type(self), (dict(self), dict(self.reasons), dict(self.error_bounds)))

@@ -37,12 +37,39 @@ class Protocol:
     eval_size: int = 518
     aupro_variant: str = "mvtec"
     fpr_limit: float = 0.3
+    pixel_mode: str = "exact"  # or "histogram": fixed memory, AUROC/AUPRO with error bounds, no AP/F1
+    histogram_bins: int = 65536
     mask_binarisation: str = "any non-zero is anomalous; bilinear resize to eval_size; > 0.5"
     averaging: str = "metrics per class, then the unweighted mean over classes"
     training: tuple[TrainingPair, ...] = field(default_factory=tuple)
 
     def with_eval_size(self, size: int) -> Protocol:
         return replace(self, eval_size=size)
+
+    def with_overrides(self, **changes: Any) -> Protocol:
+        """A copy with the given fields changed (``None`` values are ignored), validated."""
+        changed = replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changed.validate()
+        return changed
+
+    def validate(self) -> None:
+        from zsad_bench.metrics.aupro import AUPRO_VARIANTS
+
+        if self.aupro_variant not in AUPRO_VARIANTS:
+            raise ZsadError(
+                f"protocol '{self.name}': unknown AUPRO variant '{self.aupro_variant}'; "
+                f"choose from {', '.join(AUPRO_VARIANTS)}"
+            )
+        if self.pixel_mode not in ("exact", "histogram"):
+            raise ZsadError(
+                f"protocol '{self.name}': pixel_mode must be exact or histogram, not '{self.pixel_mode}'"
+            )
+        if self.pixel_mode == "histogram" and self.aupro_variant != "mvtec":
+            raise ZsadError(
+                "histogram mode computes the mvtec AUPRO only; use exact mode for anomalyclip-200"
+            )
+        if not 0.0 < self.fpr_limit <= 1.0 or self.eval_size < 1 or self.histogram_bins < 2:
+            raise ZsadError(f"protocol '{self.name}': fpr_limit, eval_size or histogram_bins out of range")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -34,12 +34,16 @@ class RunResult:
     mean: dict[str, float | None]
     missing: dict[str, dict[str, str]] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    error_bounds: dict[str, dict[str, float]] = field(default_factory=dict)
+    confidence_intervals: dict[str, Any] | None = None
     protocol: dict[str, Any] = field(default_factory=dict)
     metric_variants: dict[str, Any] = field(default_factory=dict)
     detector: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
+    predictions: dict[str, Any] = field(default_factory=dict)
+    rescored: dict[str, Any] | None = None
     seed: int | None = None
     created: str = ""
     random_weights: bool = False

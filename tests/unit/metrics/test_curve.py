@@ -45,3 +45,27 @@ def test_undefined_summaries_raise() -> None:
     with pytest.raises(ValueError, match="undefined"):
         curve.auroc()
     assert curve.average_precision() == 1.0
+
+
+def test_sort_with_ids_orders_scores_and_carries_ids() -> None:
+    from zsad_bench.metrics.curve import _sort_packed_torch, sort_with_ids
+
+    special = torch.tensor([0.5, -0.0, 0.0, -1.5, 3.0, float("inf"), -float("inf"), 1e-40, -1e-40, 0.5])
+    scores = torch.cat([special, torch.randn(500, generator=torch.Generator().manual_seed(0))])
+    ids = torch.randint(0, 2**32 - 1, (scores.numel(),), generator=torch.Generator().manual_seed(1))
+    for sorter in (sort_with_ids, _sort_packed_torch):  # numpy path on CPU, and the torch (CUDA) path
+        sorted_scores, sorted_ids = sorter(scores, ids)
+        assert sorted_scores.dtype == torch.float32
+        assert torch.equal(sorted_scores, torch.sort(scores + 0.0, descending=True).values)
+        # every (score, id) pair survives the sort
+        pairs = sorted(zip((scores + 0.0).tolist(), ids.tolist(), strict=True), reverse=True)
+        got = sorted(zip(sorted_scores.tolist(), sorted_ids.tolist(), strict=True), reverse=True)
+        assert got == pairs
+
+
+def test_sort_with_ids_float64_falls_back_to_argsort() -> None:
+    from zsad_bench.metrics.curve import sort_with_ids
+
+    scores = torch.tensor([0.1, 0.3, 0.2], dtype=torch.float64)
+    sorted_scores, sorted_ids = sort_with_ids(scores, torch.tensor([7, 8, 9]))
+    assert sorted_scores.tolist() == [0.3, 0.2, 0.1] and sorted_ids.tolist() == [8, 9, 7]

@@ -1,0 +1,76 @@
+"""`zsad run --ci` and `zsad score`: re-scoring from the prediction cache without the model."""
+
+import json
+
+from click.testing import CliRunner
+
+from zsad_bench.cli import main
+
+RUN = [
+    "run",
+    "--model",
+    "clip",
+    "--dataset",
+    "synthetic",
+    "--backbone",
+    "test-tiny",
+    "-o",
+    "image_size=64",
+    "--eval-size",
+    "32",
+    "--quiet",
+]
+
+
+def test_run_with_ci_then_score_with_another_variant(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "r"
+    assert (
+        runner.invoke(main, [*RUN, "--ci", "0.9", "--ci-replicates", "200", "--out", str(out)]).exit_code == 0
+    )
+    stored = json.loads((out / "clip__synthetic.json").read_text())
+    assert stored["confidence_intervals"]["level"] == 0.9
+    low, high = stored["confidence_intervals"]["mean"]["image_auroc"]
+    assert low <= stored["mean"]["image_auroc"] <= high
+    assert (out / stored["predictions"]["folder"] / "index.json").is_file()
+
+    rescored_dir = tmp_path / "rescored"
+    result = runner.invoke(main, ["score", str(out), "--out", str(rescored_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    same = json.loads((rescored_dir / "clip__synthetic.json").read_text())
+    assert same["per_class"] == stored["per_class"]  # score reproduces the stored metrics
+
+    result = runner.invoke(
+        main, ["score", str(out), "--aupro-variant", "anomalyclip-200", "--ci", "0.95", "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    replaced = json.loads((out / "clip__synthetic.json").read_text())
+    assert replaced["metric_variants"]["aupro"] == "anomalyclip-200"
+    assert replaced["confidence_intervals"]["level"] == 0.95
+    assert replaced["rescored"]["from"] == stored["created"]
+
+
+def test_score_refuses_what_needs_a_rerun(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "r"
+    runner.invoke(main, [*RUN, "--out", str(out)])
+    before = (out / "clip__synthetic.json").read_bytes()
+    result = runner.invoke(main, ["score", str(out), "--eval-size", "64"])
+    assert result.exit_code == 2 and "needs a new 'zsad run'" in result.stderr
+    assert (out / "clip__synthetic.json").read_bytes() == before
+
+    no_cache = tmp_path / "n"
+    runner.invoke(main, [*RUN, "--no-cache", "--out", str(no_cache)])
+    result = runner.invoke(main, ["score", str(no_cache)])
+    assert result.exit_code == 2 and "--no-cache" in result.stderr
+
+
+def test_rerun_resumes_from_the_cache(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "r"
+    runner.invoke(main, [*RUN, "--out", str(out)])
+    second = runner.invoke(main, [*RUN[:-1], "--out", str(out)])
+    assert second.exit_code == 0
+    assert "resuming: 4 of 4 classes are cached" in second.stderr
+    record = json.loads((out / "clip__synthetic.json").read_text())
+    assert record["timings"]["images"] == 0 and len(record["timings"]["classes_from_cache"]) == 4

@@ -1,0 +1,188 @@
+"""The prediction cache: a detector's outputs on a dataset, per class, kept so metrics can be recomputed
+(another AUPRO variant, confidence intervals) without the model, and so an interrupted run resumes.
+
+Layout: ``<folder>/index.json`` (the cache key and what it was made from) and one
+``<class>.safetensors`` per finished class holding ``maps`` (N, S, S) float32 at the evaluation size --
+lossless, exactly what the metrics saw -- ``scores`` (N,) float32, ``labels`` (N,) uint8 and ``masks``
+(bit-packed, absent for datasets without masks); the sample ids are in the file's metadata. A class file
+is written atomically once the class is complete, so a file that exists is whole.
+
+The key hashes the detector's configuration and weights, the manifest and the evaluation size: a cache
+made by another model, other weights, other data or another size is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zsad_bench.errors import ZsadError
+
+__all__ = ["ClassPredictions", "PredictionCache", "cache_key"]
+
+INDEX = "index.json"
+
+
+def cache_key(detector: dict[str, Any], manifest_sha256: str, eval_size: int) -> str:
+    """sha256 over what determines the predictions (timings and file paths excluded)."""
+    payload = json.dumps(
+        {"detector": detector, "manifest_sha256": manifest_sha256, "eval_size": eval_size},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class ClassPredictions:
+    """Everything the metrics of one class need. maps: (N, S, S) float32; masks: (N, S, S) bool or None."""
+
+    maps: torch.Tensor
+    scores: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor | None
+    sample_ids: list[str]
+
+
+def _file_name(class_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", class_name) + ".safetensors"
+
+
+class PredictionCache:
+    """One (detector, dataset, evaluation size) cache folder."""
+
+    def __init__(self, folder: str | Path, key: str, meta: dict[str, Any] | None = None) -> None:
+        self.folder = Path(folder)
+        self.key = key
+        self.meta = dict(meta or {})
+        self._buffers: dict[
+            str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]]
+        ] = {}
+        self._ids: dict[str, list[str]] = {}
+
+    # -- opening ------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path) -> PredictionCache:
+        """An existing cache folder, for re-scoring."""
+        folder = Path(folder)
+        try:
+            index = json.loads((folder / INDEX).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ZsadError(
+                f"no readable prediction cache in {folder} ({exc}); re-run 'zsad run' to create it"
+            ) from exc
+        return cls(folder, index["key"], index.get("meta", {}))
+
+    def _write_index(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        index = self.folder / INDEX
+        if index.exists():
+            stored = json.loads(index.read_text())
+            if stored.get("key") == self.key:
+                return
+            # Another detector/data/size wrote here before: its class files must not be reused.
+            for stale in self.folder.glob("*.safetensors"):
+                stale.unlink()
+        _atomic_write(index, json.dumps({"key": self.key, "meta": self.meta}, indent=2, default=str).encode())
+
+    # -- reading ------------------------------------------------------------------------------------
+    def valid(self) -> bool:
+        try:
+            return json.loads((self.folder / INDEX).read_text()).get("key") == self.key
+        except (OSError, json.JSONDecodeError):
+            return False
+
+    def has(self, class_name: str) -> bool:
+        return self.valid() and (self.folder / _file_name(class_name)).is_file()
+
+    def classes(self) -> list[str]:
+        from safetensors import safe_open
+
+        names = []
+        for path in sorted(self.folder.glob("*.safetensors")):
+            with safe_open(str(path), framework="pt") as handle:
+                names.append((handle.metadata() or {}).get("class_name", path.stem))
+        return names
+
+    def load(self, class_name: str) -> ClassPredictions:
+        from safetensors import SafetensorError, safe_open
+
+        path = self.folder / _file_name(class_name)
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                meta = handle.metadata() or {}
+                tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        except (OSError, SafetensorError) as exc:
+            raise ZsadError(f"cached predictions {path} are unreadable ({exc}); re-run 'zsad run'") from exc
+        maps = tensors["maps"]
+        masks = None
+        if "masks" in tensors:
+            bits = np.unpackbits(tensors["masks"].numpy(), count=maps.numel())
+            masks = torch.from_numpy(bits.astype(bool).reshape(maps.shape))
+        return ClassPredictions(
+            maps=maps,
+            scores=tensors["scores"],
+            labels=tensors["labels"].to(torch.int64),
+            masks=masks,
+            sample_ids=json.loads(meta.get("sample_ids", "[]")),
+        )
+
+    # -- writing ------------------------------------------------------------------------------------
+    def add(
+        self,
+        class_name: str,
+        maps: torch.Tensor,
+        scores: torch.Tensor,
+        labels: torch.Tensor,
+        masks: torch.Tensor | None,
+        sample_ids: list[str],
+    ) -> None:
+        """Buffer one batch of a class on the CPU (maps stay float32)."""
+        self._buffers.setdefault(class_name, []).append(
+            (
+                maps.detach().float().cpu(),
+                scores.detach().float().cpu(),
+                labels.detach().cpu().to(torch.uint8),
+                None if masks is None else masks.detach().cpu().bool(),
+            )
+        )
+        self._ids.setdefault(class_name, []).extend(sample_ids)
+
+    def finish(self, class_name: str) -> None:
+        """Write the buffered class as one file, atomically, and free the buffer."""
+        from safetensors.torch import save
+
+        chunks = self._buffers.pop(class_name)
+        ids = self._ids.pop(class_name)
+        maps = torch.cat([c[0] for c in chunks])
+        tensors = {
+            "maps": maps.contiguous(),
+            "scores": torch.cat([c[1] for c in chunks]),
+            "labels": torch.cat([c[2] for c in chunks]),
+        }
+        if chunks[0][3] is not None:
+            packed = np.packbits(torch.cat([c[3] for c in chunks]).numpy().reshape(-1))
+            tensors["masks"] = torch.from_numpy(packed)
+        self._write_index()
+        data = save(tensors, metadata={"class_name": class_name, "sample_ids": json.dumps(ids)})
+        _atomic_write(self.folder / _file_name(class_name), data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
