@@ -29,9 +29,8 @@ def mvtec_aupro(curve: Curve, fpr_limit: float) -> float:
 def anomalyclip_aupro(curve: Curve, fpr_limit: float, max_step: int = 200) -> float:
     """The AnomalyCLIP/APRIL-GAN ``cal_pro_score`` value, read off the exact curve.
 
-    For a threshold t, the pixels with ``score > t`` are those of every tie block whose score exceeds
-    t, so FPR(t) and PRO(t) are the exact curve's cumulative counts at the last such block: 200 binary
-    searches instead of 200 passes over the pixels with the masks relabelled each time. Raises
+    FPR(t) and PRO(t) for ``score > t`` are binary searches in the class's sorted scores (kept by the
+    curve): 200 searches instead of 200 passes over the pixels with the masks relabelled each time. Raises
     ValueError when the reference would divide by zero or average nothing (constant maps, fewer than two
     thresholds with FPR below the limit).
     """
@@ -39,18 +38,13 @@ def anomalyclip_aupro(curve: Curve, fpr_limit: float, max_step: int = 200) -> fl
         raise ValueError("undefined metric: AUPRO needs the PRO weights")
     if curve.n_neg == 0:
         raise ValueError("undefined metric: AUPRO needs normal pixels")
-    thresholds_desc = curve.thresholds.cpu().numpy()
-    lo, hi = thresholds_desc[-1], thresholds_desc[0]  # numpy scalars of the maps' dtype, as in the script
+    lo, hi = curve.min_score, curve.max_score
     if not hi > lo:
         raise ValueError("undefined metric: anomalyclip-200 AUPRO needs maps that are not constant")
     # The reference builds its thresholds with numpy.arange on the maps' dtype (float32), which sometimes
-    # yields max_step + 1 values; calling the same function reproduces that exactly.
+    # yields max_step + 1 values; calling the same function on the same dtype reproduces that exactly.
     thresholds = np.arange(lo, hi, (hi - lo) / max_step)
-    ascending = thresholds_desc[::-1]
-    # number of distinct scores strictly above each threshold = index of the last block end with s > t
-    above = len(ascending) - np.searchsorted(ascending, thresholds, side="right")
-    fp = np.concatenate(([0], curve.fp.cpu().numpy()))[above]
-    pro = np.concatenate(([0.0], curve.wsum.cpu().numpy()))[above]
+    fp, pro = curve.count_above(thresholds)
     fpr = fp / curve.n_neg
     keep = fpr < fpr_limit
     if int(keep.sum()) < 2 or fpr[keep].max() == fpr[keep].min():

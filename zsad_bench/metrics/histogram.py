@@ -136,11 +136,15 @@ class HistogramPixelAccumulator:
         neg, pos, pro = neg[occupied], pos[occupied], pro[occupied] / self._n_regions
         lo, hi = self.value_range
         edges = hi - (hi - lo) / self.bins * torch.arange(1, self.bins + 1, device=neg.device)
+        fp = torch.cumsum(neg, 0)
+        tp = torch.cumsum(pos, 0)
+        holds_positives = pos > 0  # the curve is kept at the blocks (here: bins) that hold positives
         curve = Curve(
-            thresholds=edges[occupied.nonzero().squeeze(1)],
-            tp=torch.cumsum(pos, 0),
-            fp=torch.cumsum(neg, 0),
-            wsum=torch.cumsum(pro, 0),
+            thresholds=edges[occupied.nonzero().squeeze(1)][holds_positives],
+            tp=tp[holds_positives],
+            fp=fp[holds_positives],
+            fp_above=(fp - neg)[holds_positives],
+            wsum=torch.cumsum(pro, 0)[holds_positives],
             n_pos=n_pos,
             n_neg=n_neg,
         )

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from zsad_bench.metrics._inputs import as_masks, as_scores, check_no_nan
 from zsad_bench.metrics.aupro import AUPRO_VARIANTS, check_aupro_variant
-from zsad_bench.metrics.curve import curve_from_sorted, sort_with_ids
+from zsad_bench.metrics.curve import curve_from_ids
 from zsad_bench.metrics.regions import label_regions_counted
 from zsad_bench.metrics.result import MetricResult
 
@@ -99,9 +99,7 @@ def pixel_metrics_from_regions(
     weight_of_id = torch.where(sizes > 0, 1.0 / (sizes.to(torch.float64) * n_regions), 0.0)
     weight_of_id[0] = 0.0
 
-    sorted_scores, sorted_ids = sort_with_ids(scores, ids)
-    curve = curve_from_sorted(sorted_scores, sorted_ids > 0, weight_of_id[sorted_ids])
-    del sorted_scores, sorted_ids
+    curve = curve_from_ids(scores, ids, weight_of_id)
 
     result = MetricResult({"ap": curve.average_precision(), "f1_max": curve.f1_max()})
     if n_neg == 0:

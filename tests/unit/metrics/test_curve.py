@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from zsad_bench.metrics import binary_curve
 
 
-def test_tie_blocks_keep_only_their_last_index() -> None:
+def test_curve_is_kept_at_the_tie_blocks_holding_positives() -> None:
+    # Blocks, descending: 0.9 (1 pos, 1 neg), 0.5 (1 pos, 1 neg), 0.2 (1 neg: flat, dropped), 0.1 (1 pos).
     scores = torch.tensor([0.2, 0.9, 0.5, 0.5, 0.9, 0.1])
     labels = torch.tensor([False, True, True, False, False, True])
     weights = torch.tensor([0.0, 0.25, 0.5, 0.0, 0.0, 0.25])
     curve = binary_curve(scores, labels, weights)
-    assert curve.thresholds.tolist() == pytest.approx([0.9, 0.5, 0.2, 0.1])
-    assert curve.tp.tolist() == [1, 2, 2, 3]
-    assert curve.fp.tolist() == [1, 2, 3, 3]
+    assert curve.thresholds.tolist() == pytest.approx([0.9, 0.5, 0.1])
+    assert curve.tp.tolist() == [1, 2, 3]
+    assert curve.fp.tolist() == [1, 2, 3]
+    assert curve.fp_above.tolist() == [0, 1, 3]
     assert curve.wsum is not None
-    assert curve.wsum.tolist() == [0.25, 0.75, 0.75, 1.0]
+    assert curve.wsum.tolist() == [0.25, 0.75, 1.0]
     assert (curve.tp.dtype, curve.fp.dtype, curve.wsum.dtype) == (torch.int64,) * 2 + (torch.float64,)
     assert (curve.n_pos, curve.n_neg) == (3, 3)
 
@@ -47,25 +50,48 @@ def test_undefined_summaries_raise() -> None:
     assert curve.average_precision() == 1.0
 
 
-def test_sort_with_ids_orders_scores_and_carries_ids() -> None:
-    from zsad_bench.metrics.curve import _sort_packed_torch, sort_with_ids
+@pytest.fixture
+def torch_backend(monkeypatch):
+    """Run the curve with the torch code path (the one CUDA tensors take) on CPU tensors."""
+    from zsad_bench.metrics import curve
 
+    monkeypatch.setattr(curve, "_sorted_keys", curve._sorted_keys_torch)
+
+
+def _cases():
+    g = torch.Generator().manual_seed(0)
     special = torch.tensor([0.5, -0.0, 0.0, -1.5, 3.0, float("inf"), -float("inf"), 1e-40, -1e-40, 0.5])
-    scores = torch.cat([special, torch.randn(500, generator=torch.Generator().manual_seed(0))])
-    ids = torch.randint(0, 2**32 - 1, (scores.numel(),), generator=torch.Generator().manual_seed(1))
-    for sorter in (sort_with_ids, _sort_packed_torch):  # numpy path on CPU, and the torch (CUDA) path
-        sorted_scores, sorted_ids = sorter(scores, ids)
-        assert sorted_scores.dtype == torch.float32
-        assert torch.equal(sorted_scores, torch.sort(scores + 0.0, descending=True).values)
-        # every (score, id) pair survives the sort
-        pairs = sorted(zip((scores + 0.0).tolist(), ids.tolist(), strict=True), reverse=True)
-        got = sorted(zip(sorted_scores.tolist(), sorted_ids.tolist(), strict=True), reverse=True)
-        assert got == pairs
+    scores = torch.cat([special, torch.randn(400, generator=g), torch.randint(0, 5, (200,), generator=g) / 4])
+    labels = torch.rand(scores.numel(), generator=g) < 0.3
+    weights = torch.rand(scores.numel(), generator=g) * labels
+    return scores, labels, weights
 
 
-def test_sort_with_ids_float64_falls_back_to_argsort() -> None:
-    from zsad_bench.metrics.curve import sort_with_ids
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_path_equals_numpy_path(torch_backend, dtype) -> None:
+    from zsad_bench.metrics import curve as module
 
-    scores = torch.tensor([0.1, 0.3, 0.2], dtype=torch.float64)
-    sorted_scores, sorted_ids = sort_with_ids(scores, torch.tensor([7, 8, 9]))
-    assert sorted_scores.tolist() == [0.3, 0.2, 0.1] and sorted_ids.tolist() == [8, 9, 7]
+    scores, labels, weights = _cases()
+    scores = scores.to(dtype)
+    on_torch = binary_curve(scores, labels, weights)
+    module._sorted_keys = module._sorted_keys_numpy  # undone by monkeypatch at teardown
+    on_numpy = binary_curve(scores, labels, weights)
+    for field in ("tp", "fp", "fp_above"):
+        assert torch.equal(getattr(on_torch, field), getattr(on_numpy, field))
+    assert torch.allclose(on_torch.wsum, on_numpy.wsum, rtol=0, atol=1e-12)
+    assert torch.equal(on_torch.thresholds, on_numpy.thresholds)
+    for method in ("auroc", "average_precision", "f1_max"):
+        assert getattr(on_torch, method)() == pytest.approx(getattr(on_numpy, method)(), abs=1e-12)
+    assert on_torch.weighted_auc(0.3) == pytest.approx(on_numpy.weighted_auc(0.3), abs=1e-12)
+    t = np.linspace(-2, 2, 9).astype(np.float32 if dtype == torch.float32 else np.float64)
+    for a, b in zip(on_torch.count_above(t), on_numpy.count_above(t), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_special_floats_sort_like_floats() -> None:
+    # -0.0 and +0.0 are one tie block; denormals and infinities keep their order.
+    scores = torch.tensor([0.0, -0.0, 1e-40, -1e-40, float("inf"), -float("inf")])
+    labels = torch.tensor([True, False, True, False, True, False])
+    curve = binary_curve(scores, labels)
+    assert torch.equal(curve.thresholds, torch.tensor([float("inf"), 1e-40, 0.0]))
+    assert curve.fp_above.tolist() == [0, 0, 0] and curve.fp.tolist() == [0, 0, 1]
