@@ -129,7 +129,7 @@ def load_dataset(
                 f"dataset '{spec.id}' has no class {', '.join(unknown)}; "
                 f"classes: {', '.join(spec.class_names)}"
             )
-    return AnomalyDataset(
+    dataset = AnomalyDataset(
         folder,
         manifest,
         split=split,
@@ -137,3 +137,5 @@ def load_dataset(
         mask_size=mask_size,
         classes=classes,
     )
+    dataset.spec = spec  # so that to_hf() carries the licence and citation
+    return dataset

@@ -1,18 +1,35 @@
-"""``zsad datasets list | info ID``."""
+"""``zsad datasets list | info ID | download ID | prepare ID --from PATH | verify ID | export-meta ID``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from zsad_bench.cli._common import info as say
+from zsad_bench.cli._common import quiet_option
 
 
 @click.group()
 def datasets() -> None:
-    """Registered datasets: what they are and whether they are prepared here."""
+    """The 17 datasets of the AnomalyCLIP paper (+ synthetic): download, prepare, verify, export."""
+
+
+def _short_licence(licence: str) -> str:
+    return licence.split(" (")[0].split(";")[0]
+
+
+def _expected_images(spec: object) -> int | None:
+    total = getattr(spec, "expected_total", None)
+    if total is not None:
+        return int(sum(total))
+    counts = getattr(spec, "expected_counts", {})
+    return int(sum(sum(c) for c in counts.values())) if counts else None
 
 
 @datasets.command("list")
 def list_() -> None:
-    """Id, domain, classes, images, licence and whether each dataset is prepared under the data root."""
+    """Id, domain, classes, test images, masks, licence, and whether it is prepared here."""
     from zsad_bench._factory import get_dataset_spec
     from zsad_bench.data import data_root, is_prepared
     from zsad_bench.data.manifest import read_info
@@ -23,11 +40,12 @@ def list_() -> None:
     for entry in DATASETS.entries():
         spec = get_dataset_spec(entry.name)
         folder = root / spec.id
-        prepared = is_prepared(folder)
-        images = "-"
-        if prepared:
-            images = str(read_info(folder).get("n_samples", "-"))
-        state = "yes" if prepared else ("generated on use" if spec.builder else "no")
+        if is_prepared(folder):
+            images, state = str(read_info(folder).get("n_samples", "?")), "yes"
+        else:
+            expected = _expected_images(spec)
+            images = f"{expected} expected" if expected else "-"
+            state = "generated on use" if spec.builder else "no"
         rows.append(
             (
                 spec.id,
@@ -35,7 +53,7 @@ def list_() -> None:
                 str(len(spec.classes)),
                 images,
                 "yes" if spec.has_masks else "no",
-                spec.licence,
+                _short_licence(spec.licence),
                 state,
             )
         )
@@ -49,9 +67,10 @@ def list_() -> None:
 @datasets.command("info")
 @click.argument("dataset_id")
 def info(dataset_id: str) -> None:
-    """Facts about one dataset: classes, sources, citation, and local state."""
+    """Facts about one dataset: classes, expected counts, sources, licence, citation, local state."""
     from zsad_bench._factory import get_dataset_spec
     from zsad_bench.data import data_root, is_prepared
+    from zsad_bench.data.manifest import read_info
 
     spec = get_dataset_spec(dataset_id)
     folder = data_root() / spec.id
@@ -61,7 +80,96 @@ def info(dataset_id: str) -> None:
     click.echo(f"citation: {spec.citation}")
     if spec.homepage:
         click.echo(f"homepage: {spec.homepage}")
-    click.echo("classes: " + ", ".join(f"{c.name} ('{c.prompt_name}')" for c in spec.classes))
+    click.echo("classes (test normal / anomalous expected):")
+    for c in spec.classes:
+        expected = spec.expected_counts.get(c.name)
+        counts = f"{expected[0]} / {expected[1]}" if expected else "?"
+        click.echo(f"  {c.name} ('{c.prompt_name}'): {counts}")
+    if spec.expected_total:
+        click.echo(f"total expected: {spec.expected_total[0]} / {spec.expected_total[1]}")
     for source in spec.sources:
-        click.echo(f"source: {source.kind} {source.location}")
-    click.echo(f"folder: {folder} ({'prepared' if is_prepared(folder) else 'not prepared'})")
+        extra = f" ({source.note})" if source.note else ""
+        click.echo(f"source: {source.kind} {source.location}{extra}")
+    if is_prepared(folder):
+        record = read_info(folder)
+        click.echo(f"prepared: {folder} ({record.get('n_samples')} images, from {record.get('origin', '?')})")
+        for line in record.get("count_differences", []):
+            click.echo(f"  count differs: {line}")
+    else:
+        click.echo(f"prepared: no ({folder})")
+
+
+def _report(report: object, quiet: bool) -> None:
+    say(f"prepared {report.folder}: {report.images} images", quiet)  # type: ignore[attr-defined]
+    for line in report.differences:  # type: ignore[attr-defined]
+        # never silent: a count that differs from the paper's is printed even with --quiet
+        click.echo(f"warning: count differs from the expected one: {line}", err=True)
+
+
+@datasets.command("download")
+@click.argument("dataset_id")
+@click.option("--force", is_flag=True, help="Replace a dataset that is already prepared.")
+@quiet_option
+def download(dataset_id: str, force: bool, quiet: bool) -> None:
+    """Fetch a dataset from its first working source (resumable, checksummed) and prepare it."""
+    from zsad_bench._factory import get_dataset_spec
+    from zsad_bench.data.prepare import download_dataset
+
+    spec = get_dataset_spec(dataset_id)
+    _report(download_dataset(spec, force=force, progress=not quiet), quiet)
+
+
+@datasets.command("prepare")
+@click.argument("dataset_id")
+@click.option(
+    "--from",
+    "sources",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="The folder an official archive extracts into, the archive itself, or a meta.json "
+    "(repeat for datasets shipped in several archives).",
+)
+@click.option("--link", is_flag=True, help="Symlink the folder instead of copying it (keep it in place).")
+@click.option("--force", is_flag=True, help="Replace a dataset that is already prepared.")
+@quiet_option
+def prepare(dataset_id: str, sources: tuple[Path, ...], link: bool, force: bool, quiet: bool) -> None:
+    """Build the manifest of a dataset you already have (folder, archive or AnomalyCLIP meta.json)."""
+    from zsad_bench._factory import get_dataset_spec
+    from zsad_bench.data.prepare import prepare_dataset
+
+    spec = get_dataset_spec(dataset_id)
+    _report(prepare_dataset(spec, list(sources), link=link, force=force), quiet)
+
+
+@datasets.command("verify")
+@click.argument("dataset_id")
+@quiet_option
+def verify(dataset_id: str, quiet: bool) -> None:
+    """Check that every image decodes, every mask exists, decodes and pairs, and the counts match."""
+    from zsad_bench._factory import get_dataset_spec
+    from zsad_bench.data import data_root, ensure_prepared
+    from zsad_bench.data.verify import verify_dataset
+
+    spec = get_dataset_spec(dataset_id)
+    folder = ensure_prepared(spec, data_root())
+    problems = verify_dataset(spec, folder, progress=not quiet)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        click.echo(f"error: {len(problems)} problem(s) in {spec.id} ({folder})", err=True)
+        raise SystemExit(1)
+    say(f"{spec.id}: all images and masks decode and pair; counts match", quiet)
+
+
+@datasets.command("export-meta")
+@click.argument("dataset_id")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write (default: <dataset>/meta.json).")
+def export_meta(dataset_id: str, out: Path | None) -> None:
+    """Write an AnomalyCLIP-style meta.json (paths relative to the dataset folder)."""
+    from zsad_bench._factory import get_dataset_spec
+    from zsad_bench.data import data_root, ensure_prepared
+    from zsad_bench.data.meta import export_meta as write
+
+    spec = get_dataset_spec(dataset_id)
+    click.echo(write(ensure_prepared(spec, data_root()), out))

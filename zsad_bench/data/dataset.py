@@ -126,6 +126,49 @@ class AnomalyDataset(torch.utils.data.Dataset):
         """The manifest rows of this dataset, in dataset order (row ``i`` is item ``i``)."""
         return self._manifest
 
+    def to_hf(self, spec: Any = None) -> Any:
+        """This split as a Hugging Face ``datasets.Dataset`` with ``Image`` features (files are read lazily).
+
+        Columns: ``image``, ``mask`` (None where there is no mask), ``label`` (ClassLabel normal/anomalous),
+        ``class_name``, ``prompt_name``, ``defect_type``, ``sample_id``. With ``spec`` (a DatasetSpec) the
+        licence and citation travel in the dataset's info, so ``push_to_hub`` publishes them in the card.
+        """
+        import datasets
+
+        spec = spec if spec is not None else getattr(self, "spec", None)
+        rows = self._manifest
+        features = datasets.Features(
+            {
+                "image": datasets.Image(),
+                "mask": datasets.Image(),
+                "label": datasets.ClassLabel(names=["normal", "anomalous"]),
+                "class_name": datasets.Value("string"),
+                "prompt_name": datasets.Value("string"),
+                "defect_type": datasets.Value("string"),
+                "sample_id": datasets.Value("string"),
+            }
+        )
+        info = datasets.DatasetInfo(
+            description=getattr(spec, "title", "") or f"zsad-bench dataset from {self.folder}",
+            citation=getattr(spec, "citation", ""),
+            homepage=getattr(spec, "homepage", ""),
+            license=getattr(spec, "licence", ""),
+            features=features,
+        )
+        return datasets.Dataset.from_dict(
+            {
+                "image": [str(self.folder / p) for p in rows["image_path"]],
+                "mask": [None if m is None else str(self.folder / m) for m in rows["mask_path"]],
+                "label": [int(v) for v in rows["label"]],
+                "class_name": list(rows["class_name"]),
+                "prompt_name": list(rows["prompt_name"]),
+                "defect_type": list(rows["defect_type"]),
+                "sample_id": list(rows["sample_id"]),
+            },
+            info=info,
+            split=datasets.Split(self.split),
+        )
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({str(self.folder)!r}, split={self.split!r}, n={len(self)}, "

@@ -22,6 +22,8 @@ class Source:
     """One place a dataset can be fetched from, tried in the order the spec lists them.
 
     kind: ``https`` (url + sha256), ``gdrive`` (file id), ``kaggle`` (slug), ``hf`` (dataset repo).
+    group: sources sharing a non-empty group are the parts of one alternative, all fetched together
+        (ISIC's images and ground-truth zips, TN3K's RAR parts).
     """
 
     kind: str
@@ -29,6 +31,7 @@ class Source:
     sha256: str | None = None
     filename: str | None = None
     note: str = ""
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,10 @@ class DatasetSpec:
     builder: ``"module:function"`` that writes images, masks and the manifest into a folder without any
         download (the embedded ``synthetic`` dataset); ``None`` for downloaded datasets.
     converter: ``"module:function"`` that turns the raw layout found under a folder into the manifest.
-    expected_counts: class -> (normal, anomalous) test images under the AnomalyCLIP protocol.
+    expected_counts: class -> (normal, anomalous) test images under the AnomalyCLIP protocol; classes whose
+        count is not known are left out.
+    expected_total: (normal, anomalous) test images of the whole dataset; the only count recorded when the
+        per-class counts are not known (only the paper's total is); ``None`` when not recorded.
     """
 
     id: str
@@ -52,6 +58,7 @@ class DatasetSpec:
     has_masks: bool
     sources: tuple[Source, ...] = ()
     expected_counts: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    expected_total: tuple[int, int] | None = None
     builder: str | None = None
     converter: str | None = None
 

@@ -1,0 +1,288 @@
+"""Preparing a dataset: raw files (a folder, an archive or an AnomalyCLIP ``meta.json``) -> the dataset
+folder ``<data_root>/<id>/`` holding the files as shipped under ``raw/`` plus ``manifest.parquet`` and
+``dataset.json``.
+
+Everything is built in a hidden staging folder beside the target and renamed into place at the end, so
+an interrupted or failed prepare never leaves a folder that looks prepared, and never touches a dataset
+that was already prepared (unless ``force`` replaces it, again by rename).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from zsad_bench.data.manifest import data_root, is_prepared, validate_manifest, write_manifest
+from zsad_bench.data.meta import rows_from_meta
+from zsad_bench.data.spec import DatasetSpec
+from zsad_bench.errors import ZsadError
+
+__all__ = [
+    "PrepareReport",
+    "compare_counts",
+    "download_dataset",
+    "prepare_dataset",
+    "source_alternatives",
+    "test_counts",
+]
+
+RAW = "raw"
+CONVERTER_VERSION = 1
+
+
+@dataclass
+class PrepareReport:
+    """What ``prepare_dataset`` did: where, how many images, and every count that differs from the spec."""
+
+    folder: Path
+    images: int
+    counts: dict[str, tuple[int, int]]
+    differences: list[str] = field(default_factory=list)
+
+
+def prepare_dataset(
+    spec: DatasetSpec,
+    sources: Sequence[Path],
+    root: Path | None = None,
+    *,
+    link: bool = False,
+    force: bool = False,
+    origin: str = "",
+) -> PrepareReport:
+    """Build ``root/spec.id`` from ``sources``: folders, archives, or one ``meta.json``.
+
+    Folders are copied under ``raw/`` (as hard links when on the same file system), or symlinked there
+    with ``link=True`` (nothing copied; the folder must stay where it is). Archives are extracted there
+    safely. A ``meta.json`` is read instead of the dataset's converter: its paths are relative to its
+    folder, which is then linked or copied.
+    """
+    root = Path(root) if root is not None else data_root()
+    folder = root / spec.id
+    if is_prepared(folder) and not force:
+        raise ZsadError(f"dataset '{spec.id}' is already prepared in {folder}; pass --force to replace it")
+    sources = [Path(s).expanduser() for s in sources]
+    for source in sources:
+        if not source.exists():
+            raise ZsadError(f"{source} does not exist; pass the folder or archive of dataset '{spec.id}'")
+        if source.is_dir() and root.resolve().is_relative_to(source.resolve()):
+            raise ZsadError(
+                f"the data root {root} is inside {source}; point --from at the dataset's own folder "
+                f"(or set ZSAD_DATA elsewhere)"
+            )
+    meta = [s for s in sources if s.is_file() and s.name.endswith(".json")]
+    if meta and len(sources) > 1:
+        raise ZsadError("pass a meta.json alone, not together with other folders or archives")
+
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.id}.preparing-", dir=root))
+    try:
+        raw = staging / RAW
+        if meta:
+            _place_folder(meta[0].parent, raw, link)
+            table = rows_from_meta(_read_json(meta[0]), spec, raw)
+        else:
+            _place_sources(sources, raw, link)
+            table = _converter(spec)(raw, spec)
+        table = _under(table, RAW)
+        table = validate_manifest(table, folder=staging)
+        counts = test_counts(table)
+        differences = compare_counts(spec, counts)
+        write_manifest(
+            table,
+            staging,
+            info={
+                "id": spec.id,
+                "title": spec.title,
+                "licence": spec.licence,
+                "citation": spec.citation,
+                "origin": origin or ", ".join(str(s) for s in sources),
+                "linked": link,
+                "converter": "meta.json" if meta else spec.converter,
+                "converter_version": CONVERTER_VERSION,
+                "count_differences": differences,
+                "prepared": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
+        _swap_into_place(staging, folder)
+    except BaseException:
+        _remove(staging)
+        raise
+    return PrepareReport(folder, len(table), counts, differences)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ZsadError(f"{path} is not readable JSON ({exc})") from exc
+
+
+def _converter(spec: DatasetSpec) -> Callable[[Path, DatasetSpec], pd.DataFrame]:
+    if not spec.converter:
+        raise ZsadError(f"dataset '{spec.id}' has no converter; prepare it from an AnomalyCLIP meta.json")
+    module, _, name = spec.converter.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _place_sources(sources: Sequence[Path], raw: Path, link: bool) -> None:
+    from zsad_bench.data.extract import extract
+
+    folders = [s for s in sources if s.is_dir()]
+    archives = [s for s in sources if s.is_file()]
+    if len(folders) == 1 and not archives:
+        _place_folder(folders[0], raw, link)
+        return
+    raw.mkdir()
+    for index, folder in enumerate(folders):
+        _place_folder(folder, raw / f"{index}-{folder.name}", link)
+    for archive in archives:
+        extract(archive, raw / _archive_stem(archive))
+
+
+def _archive_stem(archive: Path) -> str:
+    name = archive.name
+    for suffix in (".tar.gz", ".tar.xz", ".tar.bz2", ".tgz", ".txz", ".zip", ".tar", ".rar"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or "archive"
+    return name
+
+
+def _place_folder(source: Path, target: Path, link: bool) -> None:
+    if link:
+        target.symlink_to(source.resolve(), target_is_directory=True)
+        return
+
+    def copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)  # same file system: no second copy of a multi-GB dataset
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=copy, symlinks=True)
+
+
+def _under(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Paths relative to ``raw/`` -> relative to the dataset folder."""
+    table = table.copy()
+    for column in ("sample_id", "image_path"):
+        table[column] = prefix + "/" + table[column].astype(str)
+    table["mask_path"] = [None if m is None or pd.isna(m) else f"{prefix}/{m}" for m in table["mask_path"]]
+    return table
+
+
+def _swap_into_place(staging: Path, folder: Path) -> None:
+    if folder.exists() or folder.is_symlink():
+        trash = folder.with_name(f".{folder.name}.replaced-{os.getpid()}")
+        os.replace(folder, trash)
+        os.replace(staging, folder)
+        _remove(trash)
+    else:
+        os.replace(staging, folder)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        # never follow the raw/ symlink of a linked dataset into the user's own folder
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- counts ---------------------------------------------------------------------------------------
+def test_counts(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """class -> (normal, anomalous) images of the test split."""
+    test = table[table["split"] == "test"]
+    return {
+        str(name): (int((group["label"] == 0).sum()), int((group["label"] == 1).sum()))
+        for name, group in test.groupby("class_name", sort=True)
+    }
+
+
+def compare_counts(spec: DatasetSpec, counts: dict[str, tuple[int, int]]) -> list[str]:
+    """One line per difference from the spec's expected test counts (empty when all match)."""
+    differences = []
+    for name, expected in spec.expected_counts.items():
+        found = counts.get(name, (0, 0))
+        if found != tuple(expected):
+            differences.append(
+                f"{name}: {found[0]} normal / {found[1]} anomalous, expected {expected[0]} / {expected[1]}"
+            )
+    for name in sorted(set(counts) - set(spec.class_names)):
+        differences.append(f"{name}: a class the spec does not list")
+    if spec.expected_total is not None:
+        total = (sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values()))
+        if total != tuple(spec.expected_total):
+            differences.append(
+                f"total: {total[0]} normal / {total[1]} anomalous, expected "
+                f"{spec.expected_total[0]} / {spec.expected_total[1]} (the paper's figure)"
+            )
+    return differences
+
+
+# -- downloading ------------------------------------------------------------------------------------
+def source_alternatives(spec: DatasetSpec) -> list[list[Any]]:
+    """The spec's sources as alternatives in order; sources sharing a ``group`` form one alternative."""
+    alternatives: list[list[Any]] = []
+    for source in spec.sources:
+        if source.group and alternatives and alternatives[-1][0].group == source.group:
+            alternatives[-1].append(source)
+        else:
+            alternatives.append([source])
+    return alternatives
+
+
+def download_dataset(
+    spec: DatasetSpec, root: Path | None = None, *, force: bool = False, progress: bool = True
+) -> PrepareReport:
+    """Fetch the first alternative of ``spec.sources`` that works, then prepare from what was fetched.
+
+    Downloads go to ``<data_root>/.downloads/<id>/`` (resumable, checksummed) and are kept there, so a
+    failed prepare can be retried without downloading again.
+    """
+    from zsad_bench.data.download import fetch
+
+    root = Path(root) if root is not None else data_root()
+    if is_prepared(root / spec.id) and not force:
+        raise ZsadError(
+            f"dataset '{spec.id}' is already prepared in {root / spec.id}; pass --force to replace it"
+        )
+    if not spec.sources:
+        raise ZsadError(
+            f"dataset '{spec.id}' lists no download source; use 'zsad datasets prepare {spec.id} --from PATH'"
+        )
+    cache = root / ".downloads" / spec.id
+    cache.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for alternative in source_alternatives(spec):
+        try:
+            paths = [fetch(source, cache, progress=progress) for source in alternative]
+        except ZsadError as exc:
+            reason = getattr(exc, "reason", None) or str(exc)[:160]
+            failures.append(f"{alternative[0].kind} {alternative[0].location[:60]}: {reason}")
+            continue
+        paths = [p for p in paths if not _later_rar_part(p)]
+        origin = "; ".join(f"{s.kind}:{s.location}" for s in alternative)
+        return prepare_dataset(spec, paths, root, force=force, origin=origin)
+    raise ZsadError(
+        f"could not download '{spec.id}' from any source ({' | '.join(failures)}); download it yourself "
+        f"and run 'zsad datasets prepare {spec.id} --from PATH'"
+    )
+
+
+def _later_rar_part(path: Path) -> bool:
+    """``x.part2.rar`` and later parts are read by the extractor through ``x.part1.rar``."""
+    name = path.name.lower()
+    if not name.endswith(".rar") or ".part" not in name:
+        return False
+    number = name.rsplit(".part", 1)[1].removesuffix(".rar")
+    return number.isdigit() and int(number) > 1
