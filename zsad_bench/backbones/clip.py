@@ -113,6 +113,35 @@ class ClipBackbone(nn.Module):
         ]
         return torch.cat(chunks)
 
+    # -- text, block by block (for learned prompts) -------------------------------------------------
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.model.token_embedding
+
+    @property
+    def num_text_layers(self) -> int:
+        return len(self.model.transformer.resblocks)
+
+    def text_input(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Token embeddings ``(N, T, W)`` plus the positional embedding: the input of text block 1."""
+        return embeddings + self.model.positional_embedding.to(embeddings.dtype)
+
+    def run_text_block(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Apply 1-based causal text block ``index`` to a batch-first ``(N, T, W)`` stream."""
+        transformer = self.model.transformer
+        block = transformer.resblocks[index - 1]
+        mask = self.model.attn_mask
+        if transformer.batch_first:
+            return block(x, attn_mask=mask)
+        return block(x.transpose(0, 1), attn_mask=mask).transpose(0, 1)
+
+    def text_head(self, x: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+        """``ln_final``, the end-of-text token of each prompt (the largest id), and the text projection."""
+        x = self.model.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), token_ids.argmax(dim=-1)]
+        projection = self.model.text_projection
+        return projection(x) if isinstance(projection, nn.Linear) else x @ projection
+
     # -- image ------------------------------------------------------------------------------------
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Patch + class embedding, positional embedding and ``ln_pre``: ``(B, L, W)``."""

@@ -12,6 +12,7 @@ from zsad_bench.cli.leaderboard import leaderboard
 from zsad_bench.cli.models import models
 from zsad_bench.cli.run import run
 from zsad_bench.cli.score import score
+from zsad_bench.cli.train import train
 
 __all__ = ["main"]
 
@@ -22,5 +23,5 @@ def main() -> None:
     """zsad-bench: zero-shot anomaly detection benchmarks (AnomalyCLIP and baselines, 17 datasets)."""
 
 
-for command in (demo, models, datasets, run, score, leaderboard):
+for command in (demo, models, datasets, train, run, score, leaderboard):
     main.add_command(command)

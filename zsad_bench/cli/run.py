@@ -147,6 +147,7 @@ def execute(
     from zsad_bench.engine import evaluate
     from zsad_bench.engine.cache import PredictionCache, cache_key
     from zsad_bench.engine.runtime import resolve_device
+    from zsad_bench.errors import ZsadError
 
     quiet_libraries()
     if not model_names or not dataset_ids:
@@ -164,7 +165,13 @@ def execute(
             name, backbone=backbone, checkpoint=checkpoint, device=torch_device, **(options or {})
         )
         detector_record = _detector_provenance(detector, checkpoint)
+        trained_on = detector.config().get("trained_on")
         for spec in specs:
+            if protocol.refuses(trained_on, spec.id):
+                raise ZsadError(
+                    f"model '{detector.name}' was trained on {spec.id}; a zero-shot protocol never "
+                    f"evaluates on the training data (evaluate mvtec-ad with a visa-trained model)"
+                )
             dataset = load_dataset(spec.id, transform=detector.transform(), mask_size=protocol.eval_size)
             info(
                 f"{detector.name} on {spec.id}: {len(dataset)} images, {len(dataset.classes)} classes", quiet

@@ -15,7 +15,7 @@ import yaml
 
 from zsad_bench.errors import ZsadError
 
-__all__ = ["Protocol", "TrainingPair", "default", "load_protocol_file"]
+__all__ = ["Protocol", "TrainingPair", "anomalyclip_paper", "default", "load_protocol_file"]
 
 _HERE = Path(__file__).parent
 
@@ -91,3 +91,4 @@ def load_protocol_file(path: Path) -> Protocol:
 
 
 default = load_protocol_file(_HERE / "default.yaml")
+anomalyclip_paper = load_protocol_file(_HERE / "anomalyclip-paper.yaml")

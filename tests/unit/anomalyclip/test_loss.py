@@ -1,0 +1,40 @@
+import math
+
+import pytest
+import torch
+
+from zsad_bench.anomalyclip.loss import dice_loss, focal_loss, glocal_loss
+
+
+def test_focal_loss_hand_computed():
+    # two pixels: p(abnormal) = 0.8 on an anomalous pixel, 0.3 on a normal one
+    probs = torch.tensor([[[[0.2, 0.7]], [[0.8, 0.3]]]])  # (1, 2, 1, 2)
+    target = torch.tensor([[[1, 0]]])
+    lo, hi = 1e-5, 1 - 1e-5  # clamped one-hot
+    pt1 = lo * 0.2 + hi * 0.8 + 1e-5
+    pt2 = hi * 0.7 + lo * 0.3 + 1e-5
+    expected = (-((1 - pt1) ** 2) * math.log(pt1) - ((1 - pt2) ** 2) * math.log(pt2)) / 2
+    assert focal_loss(probs, target).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_dice_loss_hand_computed():
+    p = torch.tensor([[[0.5, 1.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    g = torch.tensor([[[1.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    first = (2 * 1.5 + 1) / (1.5 + 2 + 1)  # 4 / 4.5
+    second = (0 + 1) / (0 + 0 + 1)  # empty prediction of an empty mask: 1
+    assert dice_loss(p, g).item() == pytest.approx(1 - (first + second) / 2)
+
+
+def test_glocal_loss_is_ce_plus_lambda_times_local():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 2, generator=g)
+    labels = torch.tensor([0, 1, 1])
+    maps = [torch.rand(3, 2, 4, 4, generator=g).softmax(1) for _ in range(2)]
+    masks = (torch.rand(3, 4, 4, generator=g) > 0.7).float()
+    local = sum(
+        focal_loss(m, masks) + dice_loss(m[:, 1], masks) + dice_loss(m[:, 0], 1 - masks) for m in maps
+    )
+    expected = torch.nn.functional.cross_entropy(logits, labels) + 4 * local
+    assert glocal_loss(logits, labels, maps, masks, lam=4.0).item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )

@@ -1,0 +1,67 @@
+"""Loading the official AnomalyCLIP checkpoints (``checkpoints/9_12_4_multiscale*/epoch_N.pth``).
+
+Layout (reference/anomalyclip.md section 7): ``{"prompt_learner": state_dict}`` with ``ctx_pos``/``ctx_neg``
+(1, 1, 12, 768), ``compound_prompts_text.{0..7}`` (4, 768), the derived buffers ``token_prefix_*``,
+``token_suffix_*``, ``tokenized_prompts_*`` and the never-used ``compound_prompt_projections.*``. Only the
+learned tensors are taken; the unused projections and the buffers (re-derived here from the frozen
+token embedding) are ignored, after checking that the prompts were tokenised the same way. The file is
+read with ``torch.load(weights_only=True)``: no pickled code runs.
+
+Naming trap (section 1.2): ``9_12_4_multiscale`` was trained on **VisA** (use it for MVTec AD) and
+``9_12_4_multiscale_visa`` on **MVTec AD** (use it for VisA and every other dataset).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zsad_bench.errors import ZsadError
+
+__all__ = ["load_official", "official_state"]
+
+IGNORED_PREFIXES = ("compound_prompt_projections.", "token_prefix_", "token_suffix_", "tokenized_prompts_")
+
+
+def official_state(path: Path) -> dict[str, torch.Tensor]:
+    """The prompt-learner tensors of an official checkpoint file (ZsadError if it is not one)."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ZsadError(
+            f"{path} is not a readable AnomalyCLIP checkpoint ({str(exc).splitlines()[0][:120]}); pass an "
+            f"official epoch_N.pth or a folder written by 'zsad train'"
+        ) from exc
+    state = raw.get("prompt_learner") if isinstance(raw, dict) else None
+    if not isinstance(state, dict) or "ctx_pos" not in state:
+        raise ZsadError(
+            f"{path} has no 'prompt_learner' state with ctx_pos; it is not an AnomalyCLIP checkpoint"
+        )
+    return state
+
+
+def load_official(cls: Any, path: Path, **options: Any) -> Any:
+    """Build ``cls`` (AnomalyCLIP) with ``options`` and the learned prompts of an official checkpoint."""
+    state = official_state(path)
+    n_ctx = state["ctx_pos"].shape[2]
+    depth = 1 + sum(1 for k in state if k.startswith("compound_prompts_text."))
+    t_n_ctx = state["compound_prompts_text.0"].shape[0] if depth > 1 else options.get("t_n_ctx", 4)
+    options = {"n_ctx": n_ctx, "depth": depth, "t_n_ctx": t_n_ctx, **options}
+    detector = cls(**options)
+    learned = {f"prompt_learner.{k}": v for k, v in state.items() if not k.startswith(IGNORED_PREFIXES)}
+    _check_tokenisation(detector, state, path)
+    detector.load_trainable_state_dict(learned, source=str(path))
+    return detector
+
+
+def _check_tokenisation(detector: Any, state: dict[str, torch.Tensor], path: Path) -> None:
+    ours = detector.prompt_learner.token_ids.cpu()
+    for index, key in enumerate(("tokenized_prompts_pos", "tokenized_prompts_neg")):
+        if key in state and not torch.equal(state[key].reshape(-1).long(), ours[index].long()):
+            raise ZsadError(
+                f"{path} was trained with other prompt tokens than '{'X ' * detector.prompt_learner.n_ctx}"
+                f"[damaged] object.'; it does not fit this AnomalyCLIP"
+            )

@@ -1,0 +1,146 @@
+"""AnomalyCLIP (Zhou et al., ICLR 2024) as the official code computes it (reference/anomalyclip.md).
+
+- Text: the object-agnostic prompt learner (``prompt_learner.py``), L2-normalised [normal, abnormal].
+- Image: DPAM, the dual-path forward with V-V attention in blocks 6-24 (``backbones/dual_path.py``).
+  Patch features = V-V tokens at the configured layers -> ``ln_post`` -> ``proj``; the global feature is
+  the original path's CLS token -> ``proj`` *without* ``ln_post`` (section 3.4, issue #14).
+- Image score = softmax(cos(global, text) / 0.07)[abnormal], not fused with the map (section 5).
+- Map: per layer softmax(cos(patch, text) / 0.07), *then* bilinear upsampling (align_corners False) to
+  the input size, abnormal channel, summed over layers; Gaussian sigma = 4 (section 3.6, 5).
+- Default layers: 24 alone with lambda = 4 -- what every published number used, because of the
+  "multiscale" aliasing bug (section 3.5); ``features=[6, 12, 18, 24]`` is the true multi-layer variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from zsad_bench.anomalyclip.loss import glocal_loss
+from zsad_bench.anomalyclip.prompt_learner import PromptLearner
+from zsad_bench.api import Detector, Prediction, TrainConfig, TrainReport
+from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones.dual_path import encode_image_dual_path
+from zsad_bench.data.transforms import squash_transform
+from zsad_bench.maps import gaussian_blur, patch_probabilities, upsample
+
+__all__ = ["AnomalyCLIP"]
+
+
+class AnomalyCLIP(Detector):
+    """AnomalyCLIP: object-agnostic prompt learning with DPAM on a frozen CLIP ViT."""
+
+    name: ClassVar[str] = "anomalyclip"
+    trainable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        backbone: str = "ViT-L-14-336-quickgelu:openai",
+        image_size: int = 518,
+        features: Sequence[int] = (24,),
+        dpam_from: int = 6,
+        n_ctx: int = 12,
+        depth: int = 9,
+        t_n_ctx: int = 4,
+        temperature: float = 0.07,
+        sigma: float = 4.0,
+        lam: float = 4.0,
+        pos_interpolation: str = "bilinear",
+        trained_on: str | None = None,
+    ) -> None:
+        super().__init__()
+        features = [int(f) for f in ([features] if isinstance(features, int) else features)]
+        self._options = {
+            "backbone": backbone,
+            "image_size": image_size,
+            "features": features,
+            "dpam_from": dpam_from,
+            "n_ctx": n_ctx,
+            "depth": depth,
+            "t_n_ctx": t_n_ctx,
+            "temperature": temperature,
+            "sigma": sigma,
+            "lam": lam,
+            "pos_interpolation": pos_interpolation,
+            "trained_on": trained_on,
+        }
+        self.backbone = load_backbone(backbone)
+        # The official code resizes the 24x24 positional grid bilinearly, without antialias (section 1.4).
+        self.backbone.set_image_size(image_size, mode=pos_interpolation)
+        self.input_size = image_size
+        self.features = features
+        self.dpam_from = dpam_from
+        self.temperature, self.sigma, self.lam = temperature, sigma, lam
+        self.trained_on = trained_on
+        self.prompt_learner = PromptLearner(self.backbone, n_ctx=n_ctx, depth=depth, t_n_ctx=t_n_ctx)
+
+    def transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        return squash_transform(self.input_size)
+
+    # -- the two towers -----------------------------------------------------------------------------
+    def text_features(self) -> torch.Tensor:
+        """``(2, D)`` L2-normalised [normal, abnormal] text features (differentiable in training)."""
+        with torch.autocast(device_type=self.backbone.device.type, enabled=False):
+            return F.normalize(self.prompt_learner.encode(self.backbone).float(), dim=-1)
+
+    def frozen_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The image tower's outputs, L2-normalised: ``global`` (B, D) and ``patch.<layer>`` (B, N, D)."""
+        with torch.no_grad():
+            out = encode_image_dual_path(self.backbone, images, self.dpam_from, self.features)
+            visual = self.backbone.visual
+            features = {"global": F.normalize((out.cls_tokens @ visual.proj).float(), dim=-1)}
+            for layer in self.features:
+                patches = self.backbone.project(out.vv_tokens[layer][:, 1:])
+                features[f"patch.{layer}"] = F.normalize(patches.float(), dim=-1)
+        return features
+
+    def _probabilities(self, features: dict[str, torch.Tensor], text: torch.Tensor) -> list[torch.Tensor]:
+        """Per layer ``(B, 2, S, S)``: softmax before bilinear upsampling (``get_similarity_map``)."""
+        return [
+            upsample(patch_probabilities(features[f"patch.{layer}"], text, self.temperature), self.input_size)
+            for layer in self.features
+        ]
+
+    # -- inference ----------------------------------------------------------------------------------
+    def forward(self, images: torch.Tensor, class_names: Sequence[str]) -> Prediction:
+        """Class names are not used: the prompts are object-agnostic."""
+        text = self.text_features()
+        features = self.frozen_features(images)
+        logits = features["global"] @ text.T / self.temperature
+        maps = torch.stack([p[:, 1] for p in self._probabilities(features, text)]).sum(0)
+        return Prediction(image_scores=logits.softmax(-1)[:, 1], anomaly_maps=gaussian_blur(maps, self.sigma))
+
+    # -- training -------------------------------------------------------------------------------------
+    def trainable_parameters(self) -> Iterable[torch.nn.Parameter]:
+        return self.prompt_learner.parameters()
+
+    def loss(
+        self, features: dict[str, torch.Tensor], masks: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """The glocal loss: CE on the global feature + lam x (focal + dice + dice) per layer map."""
+        text = self.text_features()
+        logits = features["global"] @ text.T / self.temperature
+        return glocal_loss(logits, labels, self._probabilities(features, text), masks, self.lam)
+
+    def fit(self, aux: Any, config: TrainConfig) -> TrainReport:
+        from zsad_bench.training import fit
+
+        return fit(self, aux, config)
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"prompt_learner.{k}": v for k, v in self.prompt_learner.state_dict().items()}
+
+    @classmethod
+    def load(cls, path: str | Path, **options: Any) -> AnomalyCLIP:
+        """A folder written by ``save`` / ``zsad train``, or an official ``epoch_N.pth``."""
+        if Path(path).is_file():
+            from zsad_bench.anomalyclip.checkpoint import load_official
+
+            return load_official(cls, Path(path), **options)
+        return super().load(path, **options)  # type: ignore[return-value]
