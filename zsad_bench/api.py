@@ -77,6 +77,8 @@ class Detector(torch.nn.Module):
 
     name: ClassVar[str] = ""
     trainable: ClassVar[bool] = False
+    # True if ``remember`` accepts normal reference images (few-shot, ``zsad run --shots K``)
+    few_shot: ClassVar[bool] = False
     # Where the anomaly-map values lie (probabilities by default); histogram-mode metrics bin this range.
     map_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     input_size: int
@@ -95,10 +97,31 @@ class Detector(torch.nn.Module):
         raise NotImplementedError
 
     def fit(self, aux: Any, config: TrainConfig) -> TrainReport:
-        """Learn on an auxiliary dataset (trainable methods only)."""
-        raise ZsadError(
-            f"model '{self.name}' is training-free; use 'zsad run' directly, without 'zsad train'"
-        )
+        """Learn on an auxiliary dataset (trainable methods only; see ``zsad_bench.training``)."""
+        if not self.trainable:
+            raise ZsadError(
+                f"model '{self.name}' is training-free; use 'zsad run' directly, without 'zsad train'"
+            )
+        from zsad_bench.training import fit
+
+        return fit(self, aux, config)
+
+    @classmethod
+    def epochs_for(cls, dataset_id: str) -> int:
+        """Default number of training epochs on the auxiliary dataset ``dataset_id``."""
+        return 15
+
+    def training_data(self, dataset: Any, config: TrainConfig) -> Any:
+        """The dataset training iterates over; a method may wrap it (e.g. augmentation). A wrapper that sets
+        ``augmented = True`` turns the feature cache off, since its images change every epoch."""
+        return dataset
+
+    def remember(self, class_name: str, images: torch.Tensor) -> None:
+        """Few-shot: keep ``(K, 3, S, S)`` normal reference images (already transformed) of a class."""
+        raise ZsadError(f"model '{self.name}' has no few-shot mode; run it without --shots")
+
+    def forget(self) -> None:
+        """Drop every few-shot reference (called before another dataset is evaluated)."""
 
     # -- provenance and persistence -----------------------------------------------------------
     def config(self) -> dict[str, Any]:

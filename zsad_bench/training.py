@@ -9,6 +9,10 @@ as the official scripts do. A detector opts in by implementing::
     loss(features, masks, labels) -> Tensor           # masks (B, S, S) float in {0, 1}, labels (B,)
     trainable_parameters() -> Iterable[Parameter]
 
+``features`` also holds ``class_index`` (B,) long: the image's class as an index into
+``detector.training_classes`` / ``detector.training_prompt_names``, which the loop sets before training
+(class-specific prompts need it; batches mix classes).
+
 Batches are drawn in the same seeded order with or without the cache, so both give the same training.
 """
 
@@ -49,6 +53,7 @@ class FeatureCache:
         detector: Detector,
         dataset: Any,
         device: torch.device,
+        class_index: dict[str, int],
         *,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -62,7 +67,7 @@ class FeatureCache:
         for batch in _maybe_progress(loader, progress, "feature cache", len(loader)):
             with torch.no_grad():
                 features = detector.frozen_features(batch["image"].to(device))
-            features = {**features, "mask": batch["mask"].to(device), "label": batch["label"].to(device)}
+            features = {**features, **_targets(batch, class_index, device)}
             if not cache.tensors:
                 cache._allocate(features, n, device, location)
             size = len(batch["label"])
@@ -144,30 +149,42 @@ def fit(
     """Train ``detector``'s trainable parameters on ``dataset`` (items with image, mask, label).
 
     Adam(lr, betas) over ``trainable_parameters()``; ``config.epochs`` passes over the data in batches of
-    ``config.batch_size`` drawn in a seeded random order (a new order each epoch).
+    ``config.batch_size`` drawn in a seeded random order (a new order each epoch). The data is first
+    passed through ``detector.training_data`` (augmentation); augmented data is never feature-cached.
     """
     from zsad_bench.engine.runtime import resolve_device
 
     device = resolve_device(device or config.device)
+    dataset = detector.training_data(dataset, config)
+    use_cache = config.feature_cache and not getattr(dataset, "augmented", False)
     if len(dataset) == 0:
         raise ZsadError("the auxiliary dataset is empty")
     torch.manual_seed(config.seed)
+    classes = list(dataset.classes)
+    manifest = getattr(dataset, "manifest", None)
+    prompt_of = (
+        dict(zip(manifest.class_name, manifest.prompt_name, strict=True)) if manifest is not None else {}
+    )
+    detector.training_classes = classes
+    detector.training_prompt_names = [prompt_of.get(c, c) for c in classes]
+    class_index = {c: i for i, c in enumerate(classes)}
     detector.to(device).train()
     parameters = list(detector.trainable_parameters())
     if not parameters:
         raise ZsadError(f"model '{detector.name}' has no trainable parameters")
     optimizer = torch.optim.Adam(parameters, lr=config.lr, betas=config.betas)
     order = torch.Generator().manual_seed(config.seed)
-    report = TrainReport(extra={"epoch_seconds": [], "feature_cache": config.feature_cache})
+    report = TrainReport(extra={"epoch_seconds": [], "feature_cache": use_cache})
 
     start = time.perf_counter()
     cache = None
-    if config.feature_cache:
+    if use_cache:
         detector.eval()  # frozen towers in inference mode while their features are computed
         cache = FeatureCache.build(
             detector,
             dataset,
             device,
+            class_index,
             batch_size=max(config.batch_size, 16),
             num_workers=config.num_workers,
             progress=progress,
@@ -190,7 +207,9 @@ def fit(
             if cache is not None:
                 features = cache.batch(indices, device)
             else:
-                features = _features_from_images(detector, dataset, indices, device, config.num_workers)
+                features = _features_from_images(
+                    detector, dataset, indices, device, config.num_workers, class_index
+                )
             masks = features.pop("mask").float()
             labels = features.pop("label")
             loss = detector.loss(features, masks, labels)
@@ -210,15 +229,32 @@ def _batches(permutation: torch.Tensor, batch_size: int) -> Iterator[torch.Tenso
         yield permutation[start : start + batch_size]
 
 
+def _targets(
+    batch: dict[str, Any], class_index: dict[str, int], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """What the loss needs besides the features: masks, labels and class indices."""
+    classes = torch.tensor([class_index[c] for c in batch["class_name"]], dtype=torch.long)
+    return {
+        "mask": batch["mask"].to(device),
+        "label": batch["label"].to(device),
+        "class_index": classes.to(device),
+    }
+
+
 def _features_from_images(
-    detector: Detector, dataset: Any, indices: torch.Tensor, device: torch.device, num_workers: int
+    detector: Detector,
+    dataset: Any,
+    indices: torch.Tensor,
+    device: torch.device,
+    num_workers: int,
+    class_index: dict[str, int],
 ) -> dict[str, torch.Tensor]:
     """Without the cache: decode and run the frozen tower on this batch (what the official scripts do)."""
     loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=len(indices), num_workers=num_workers)
     batch = next(iter(loader))
     with torch.no_grad():
         features = detector.frozen_features(batch["image"].to(device))
-    return {**features, "mask": batch["mask"].to(device), "label": batch["label"].to(device)}
+    return {**features, **_targets(batch, class_index, device)}
 
 
 def _maybe_progress(iterable: Any, enabled: bool, desc: str, total: int | None = None) -> Any:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from zsad_bench.anomalyclip.loss import glocal_loss
 from zsad_bench.anomalyclip.prompt_learner import PromptLearner
-from zsad_bench.api import Detector, Prediction, TrainConfig, TrainReport
+from zsad_bench.api import Detector, Prediction
 from zsad_bench.backbones import load_backbone
 from zsad_bench.backbones.dual_path import encode_image_dual_path
 from zsad_bench.data.transforms import squash_transform
@@ -122,15 +122,11 @@ class AnomalyCLIP(Detector):
     def loss(
         self, features: dict[str, torch.Tensor], masks: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
-        """The glocal loss: CE on the global feature + lam x (focal + dice + dice) per layer map."""
+        """The glocal loss: CE on the global feature + lam x (focal + dice + dice) per layer map (the
+        prompts are object-agnostic, so ``features["class_index"]`` is not used)."""
         text = self.text_features()
         logits = features["global"] @ text.T / self.temperature
         return glocal_loss(logits, labels, self._probabilities(features, text), masks, self.lam)
-
-    def fit(self, aux: Any, config: TrainConfig) -> TrainReport:
-        from zsad_bench.training import fit
-
-        return fit(self, aux, config)
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:

@@ -52,6 +52,13 @@ from zsad_bench.cli._common import info, parse_options, quiet_libraries, quiet_o
 )
 @click.option("--ci-replicates", type=click.IntRange(min=10), default=1000, show_default=True)
 @click.option(
+    "--shots",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Few-shot: K normal training images per class as references (seeded by --seed).",
+)
+@click.option(
     "--cache/--no-cache",
     default=True,
     show_default=True,
@@ -84,6 +91,7 @@ def run(
     bins: int | None,
     ci: float | None,
     ci_replicates: int,
+    shots: int,
     cache: bool,
     options: tuple[str, ...],
     out: Path,
@@ -111,6 +119,7 @@ def run(
         options=parse_options(options),
         ci=ci,
         ci_replicates=ci_replicates,
+        shots=shots,
         cache=cache,
         quiet=quiet,
     )
@@ -133,6 +142,7 @@ def execute(
     options: dict[str, Any] | None = None,
     ci: float | None = None,
     ci_replicates: int = 1000,
+    shots: int = 0,
     cache: bool = True,
     quiet: bool = False,
 ) -> list[Path]:
@@ -146,6 +156,7 @@ def execute(
     from zsad_bench._factory import get_dataset_spec, get_protocol, load_dataset, load_model, model_class
     from zsad_bench.engine import evaluate
     from zsad_bench.engine.cache import PredictionCache, cache_key
+    from zsad_bench.engine.few_shot import remember_references
     from zsad_bench.engine.runtime import resolve_device
     from zsad_bench.errors import ZsadError
 
@@ -153,7 +164,8 @@ def execute(
     if not model_names or not dataset_ids:
         raise click.UsageError("name at least one model and one dataset")
     for name in model_names:
-        model_class(name)
+        if shots and not model_class(name).few_shot:
+            raise ZsadError(f"model '{name}' has no few-shot mode; run it without --shots")
     specs = [get_dataset_spec(d) for d in dataset_ids]
     protocol = get_protocol(protocol_name).with_overrides(**(protocol_overrides or {}))
     torch_device = resolve_device(device)
@@ -173,6 +185,10 @@ def execute(
                     f"evaluates on the training data (evaluate mvtec-ad with a visa-trained model)"
                 )
             dataset = load_dataset(spec.id, transform=detector.transform(), mask_size=protocol.eval_size)
+            unit_record = dict(detector_record)
+            if shots:
+                references = remember_references(detector, spec.id, shots, seed, torch_device)
+                unit_record["few_shot"] = {"shots": shots, "seed": seed, "references": references}
             info(
                 f"{detector.name} on {spec.id}: {len(dataset)} images, {len(dataset.classes)} classes", quiet
             )
@@ -180,12 +196,12 @@ def execute(
             predictions = None
             if cache:
                 key = cache_key(
-                    {"config": detector.config(), **detector_record},
+                    {"config": detector.config(), **unit_record},
                     data_record["manifest_sha256"],
                     protocol.eval_size,
                 )
                 predictions = PredictionCache(
-                    out / "predictions" / f"{detector.name}__{spec.id}",
+                    out / "predictions" / f"{_model_label(detector.name, shots)}__{spec.id}",
                     key,
                     {"model": detector.name, "dataset": spec.id, "eval_size": protocol.eval_size},
                 )
@@ -202,18 +218,23 @@ def execute(
                 precision=precision,
                 num_workers=num_workers,
                 progress=not quiet,
-                provenance={"detector": detector_record, "data": data_record},
+                provenance={"detector": unit_record, "data": data_record},
                 cache=predictions,
                 ci=ci,
                 ci_replicates=ci_replicates,
                 seed=seed,
             )
+            result.shots = shots
             if predictions is not None:  # relative to the results folder, so the folder can move
                 result.predictions["folder"] = str(predictions.folder.relative_to(out))
             path = result.write(out)
             written.append(path)
             info(f"  wrote {path}", quiet)
     return written
+
+
+def _model_label(name: str, shots: int) -> str:
+    return f"{name}-{shots}shot" if shots else name
 
 
 def _detector_provenance(detector: Any, checkpoint: Path | None) -> dict[str, Any]:

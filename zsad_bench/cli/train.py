@@ -63,7 +63,7 @@ def train(model: str, dataset_id: str, split: str, epochs: int | None, batch_siz
         spec.id, split=split, transform=detector.transform(), mask_size=detector.input_size
     )
     config = TrainConfig(
-        epochs=epochs or getattr(cls, "default_epochs", 15),
+        epochs=epochs or cls.epochs_for(spec.id),
         batch_size=batch_size,
         lr=lr,
         seed=seed,

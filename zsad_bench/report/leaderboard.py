@@ -57,7 +57,7 @@ def leaderboard(results: Sequence[RunResult], metrics: Sequence[str] = METRICS) 
 
 
 def _label(result: RunResult) -> str:
-    return f"{result.model} (random weights)" if result.random_weights else result.model
+    return f"{result.label} (random weights)" if result.random_weights else result.label
 
 
 def _percent(value: float | None) -> float:

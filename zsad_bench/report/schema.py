@@ -47,11 +47,18 @@ class RunResult:
     seed: int | None = None
     created: str = ""
     random_weights: bool = False
+    shots: int = 0
     schema_version: int = SCHEMA_VERSION
 
     @property
+    def label(self) -> str:
+        """The model as tables show it: ``winclip`` or ``winclip (4-shot)``."""
+        return f"{self.model} ({self.shots}-shot)" if self.shots else self.model
+
+    @property
     def filename(self) -> str:
-        return f"{self.model}__{self.dataset}.json"
+        model = f"{self.model}-{self.shots}shot" if self.shots else self.model
+        return f"{model}__{self.dataset}.json"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
