@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,6 +55,6 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def quiet_libraries() -> None:
-    """Keep third-party chatter (open_clip's logging, QuickGELU warnings) out of the terminal."""
-    logging.getLogger("root").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*QuickGELU mismatch.*")
+    from zsad_bench.engine.runner import quiet_libraries as quiet
+
+    quiet()

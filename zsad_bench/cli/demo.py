@@ -29,7 +29,7 @@ RANDOM_WEIGHTS_NOTE = (
 @quiet_option
 def demo(out: Path, device: str, quiet: bool) -> None:
     """Run CLIP and CLIP-AC on the synthetic dataset with random tiny weights, then print the leaderboard."""
-    from zsad_bench.cli.run import execute
+    from zsad_bench.engine.runner import execute
     from zsad_bench.report import leaderboard, read_results, render
 
     info(RANDOM_WEIGHTS_NOTE, quiet)

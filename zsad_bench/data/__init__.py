@@ -101,7 +101,7 @@ def ensure_prepared(spec: DatasetSpec, root: str | Path | None = None) -> Path:
     tmp = base / f".{spec.id}.building-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        builder(tmp)
+        builder(tmp, **dict(spec.builder_options))
         if not is_prepared(tmp):
             raise ZsadError(f"builder '{spec.builder}' of dataset '{spec.id}' wrote no manifest into {tmp}")
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 __all__ = ["ClassSpec", "DatasetSpec", "Source"]
 
@@ -40,6 +41,7 @@ class DatasetSpec:
 
     builder: ``"module:function"`` that writes images, masks and the manifest into a folder without any
         download (the embedded ``synthetic`` dataset); ``None`` for downloaded datasets.
+    builder_options: keyword arguments for the builder (e.g. another ``seed`` for a second synthetic set).
     converter: ``"module:function"`` that turns the raw layout found under a folder into the manifest.
     expected_counts: class -> (normal, anomalous) test images under the AnomalyCLIP protocol; classes whose
         count is not known are left out.
@@ -60,6 +62,7 @@ class DatasetSpec:
     expected_counts: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
     expected_total: tuple[int, int] | None = None
     builder: str | None = None
+    builder_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     converter: str | None = None
 
     @property

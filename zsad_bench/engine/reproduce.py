@@ -1,0 +1,192 @@
+"""``zsad reproduce PROTOCOL``: a protocol's whole table as a list of units, run (or resumed) in order.
+
+A unit is either "train MODEL on AUX" (trainable models, once per training pair of the protocol) or
+"evaluate MODEL on DATASET" (with the checkpoint of the pair whose targets hold DATASET; training-free
+models are evaluated on every target). A unit whose output exists is skipped, and an evaluation unit
+interrupted half-way resumes class by class from its prediction cache, so rerunning after an
+interruption redoes no finished work. Layout of OUT::
+
+    checkpoints/<model>__<aux>/     trained models (config.json written last: present = finished)
+    results/<model>__<dataset>.json result files (+ results/predictions/ caches)
+    leaderboard.{md,csv}            rendered at the end (and html where available)
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zsad_bench.errors import ZsadError
+from zsad_bench.protocols import Protocol
+
+__all__ = ["Unit", "missing_datasets", "plan", "run_plan"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One step of a reproduction: ``train`` (model on aux) or ``evaluate`` (model on dataset)."""
+
+    kind: str
+    model: str
+    dataset: str
+    checkpoint: Path | None
+    output: Path
+
+    @property
+    def done(self) -> bool:
+        return (self.output / "config.json").is_file() if self.kind == "train" else self.output.is_file()
+
+    def describe(self) -> str:
+        state = "done" if self.done else "to do"
+        if self.kind == "train":
+            return f"[{state}] train {self.model} on {self.dataset} -> {self.output}"
+        using = f" with {self.checkpoint}" if self.checkpoint else ""
+        return f"[{state}] evaluate {self.model} on {self.dataset}{using} -> {self.output}"
+
+
+def plan(protocol: Protocol, models: list[str], out: Path) -> list[Unit]:
+    """Every unit of ``protocol`` for ``models``, training before the evaluations that need it."""
+    from zsad_bench._factory import model_class
+
+    if not protocol.training:
+        raise ZsadError(f"protocol '{protocol.name}' lists no (auxiliary -> targets) pairs to reproduce")
+    results = out / "results"
+    units: list[Unit] = []
+    for name in models:
+        cls = model_class(name)
+        if cls.trainable:
+            for pair in protocol.training:
+                checkpoint = out / "checkpoints" / f"{cls.name}__{pair.aux}"
+                units.append(Unit("train", cls.name, pair.aux, None, checkpoint))
+                units += [
+                    Unit("evaluate", cls.name, target, checkpoint, results / f"{cls.name}__{target}.json")
+                    for target in pair.targets
+                ]
+        else:
+            targets = dict.fromkeys(t for pair in protocol.training for t in pair.targets)
+            units += [Unit("evaluate", cls.name, t, None, results / f"{cls.name}__{t}.json") for t in targets]
+    return units
+
+
+def missing_datasets(units: list[Unit]) -> list[str]:
+    """Datasets the plan needs that are neither prepared here nor generated on use."""
+    from zsad_bench._factory import get_dataset_spec
+    from zsad_bench.data import data_root, is_prepared
+
+    needed = dict.fromkeys(u.dataset for u in units if not u.done)
+    return [d for d in needed if not is_prepared(data_root() / d) and not get_dataset_spec(d).builder]
+
+
+def run_plan(
+    units: list[Unit],
+    protocol: Protocol,
+    *,
+    backbone: str | None = None,
+    options: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    seed: int = 111,
+    device: str = "auto",
+    batch_size: int = 8,
+    quiet: bool = False,
+    on_unit: Any = None,
+) -> list[Unit]:
+    """Run every unit that is not done, in order; returns the units that ran."""
+    missing = missing_datasets(units)
+    if missing:
+        commands = "; ".join(f"zsad datasets download {d}" for d in missing)
+        raise ZsadError(f"datasets not prepared: {', '.join(missing)}; first run: {commands}")
+    ran = []
+    for unit in units:
+        if unit.done:
+            continue
+        if on_unit is not None:
+            on_unit(unit)
+        if unit.kind == "train":
+            _train(
+                unit, backbone=backbone, options=options, epochs=epochs, seed=seed, device=device, quiet=quiet
+            )
+        else:
+            _evaluate(
+                unit,
+                protocol,
+                backbone=backbone,
+                options=options,
+                device=device,
+                batch_size=batch_size,
+                quiet=quiet,
+            )
+        ran.append(unit)
+    return ran
+
+
+def _train(
+    unit: Unit,
+    *,
+    backbone: str | None,
+    options: dict[str, Any] | None,
+    epochs: int | None,
+    seed: int,
+    device: str,
+    quiet: bool,
+) -> None:
+    import json
+
+    import torch
+
+    from zsad_bench._factory import load_dataset, load_model, model_class
+    from zsad_bench.api import TrainConfig
+    from zsad_bench.engine.runtime import resolve_device
+    from zsad_bench.training import fit
+
+    torch_device = resolve_device(device)
+    torch.manual_seed(seed)
+    detector = load_model(
+        unit.model, backbone=backbone, device=torch_device, trained_on=unit.dataset, **(options or {})
+    )
+    data = load_dataset(
+        unit.dataset, split="test", transform=detector.transform(), mask_size=detector.input_size
+    )
+    config = TrainConfig(
+        epochs=epochs or model_class(unit.model).epochs_for(unit.dataset), seed=seed, device=str(torch_device)
+    )
+    report = fit(detector, data, config, device=torch_device, progress=not quiet)
+    # written next to the final folder and renamed: a checkpoint folder that exists is complete
+    staging = unit.output.with_name(f".{unit.output.name}.training")
+    shutil.rmtree(staging, ignore_errors=True)
+    detector.save(staging)
+    (staging / "train.json").write_text(
+        json.dumps(
+            {"epoch_losses": report.epoch_losses, "seconds": report.seconds, **report.extra}, default=str
+        )
+    )
+    shutil.rmtree(unit.output, ignore_errors=True)
+    staging.rename(unit.output)
+
+
+def _evaluate(
+    unit: Unit,
+    protocol: Protocol,
+    *,
+    backbone: str | None,
+    options: dict[str, Any] | None,
+    device: str,
+    batch_size: int,
+    quiet: bool,
+) -> None:
+    from zsad_bench.engine.runner import execute
+
+    # the checkpoint stores the backbone and options it was trained with
+    execute(
+        [unit.model],
+        [unit.dataset],
+        out=unit.output.parent,
+        backbone=None if unit.checkpoint else backbone,
+        checkpoint=unit.checkpoint,
+        protocol_name=protocol.name,
+        device=device,
+        batch_size=batch_size,
+        options={} if unit.checkpoint else (options or {}),
+        quiet=quiet,
+    )
