@@ -1,0 +1,262 @@
+"""The papers' numbers: read them, join them to a leaderboard, and render the papers' tables from them.
+
+``leaderboards/published/published_results.csv`` holds one row per (source, method, dataset, metric):
+columns ``source, method, dataset, level, metric, value, note``, values in percent as printed, ``note``
+carrying † (a number AnomalyCLIP took from the original publication) and every "recalled, unverified"
+mark. It is the only place these numbers live: ``leaderboards/published/*.md`` are rendered from it by
+``paper_tables`` (``zsad leaderboard --published``), and ``compare_published`` joins it to our results.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from zsad_bench.errors import ZsadError
+from zsad_bench.report.leaderboard import (
+    DELTA_SUFFIX,
+    MEAN_ROW,
+    METRIC_NAMES,
+    PUBLISHED_SUFFIX,
+    RANDOM_WEIGHTS,
+    metric_columns,
+)
+
+__all__ = [
+    "DEFAULT_PUBLISHED",
+    "METHOD_NAMES",
+    "PAPER_TABLES",
+    "compare_published",
+    "paper_tables",
+    "published_methods",
+    "read_published",
+    "write_paper_tables",
+]
+
+# The checkout's copy; an installed wheel has none, so the CLI takes --published-csv.
+DEFAULT_PUBLISHED = (
+    Path(__file__).resolve().parents[2] / "leaderboards" / "published" / "published_results.csv"
+)
+COLUMNS = ("source", "method", "dataset", "level", "metric", "value", "note")
+# Our model names -> the method names the papers (and the CSV) use.
+METHOD_NAMES = {
+    "anomalyclip": "AnomalyCLIP",
+    "clip": "CLIP",
+    "clip-ac": "CLIP-AC",
+    "winclip": "WinCLIP",
+    "april-gan": "APRIL-GAN",
+    "coop": "CoOp",
+}
+# The paper this suite reproduces; its tables are preferred over a method's own paper for the same cell,
+# since they are the numbers our protocol (datasets, prompts, metric code) is meant to match.
+PREFERRED_SOURCE = "AnomalyCLIP (ICLR 2024) Table"
+UNVERIFIED = "recalled, unverified"
+# File in leaderboards/published/ -> (source, title).
+PAPER_TABLES = {
+    "anomalyclip_table1.md": (
+        "AnomalyCLIP (ICLR 2024) Table 1",
+        "zero-shot anomaly detection on industrial datasets",
+    ),
+    "anomalyclip_table2.md": (
+        "AnomalyCLIP (ICLR 2024) Table 2",
+        "zero-shot anomaly detection on medical datasets",
+    ),
+}
+# Short metric names inside a level, as the papers print them ("(AUROC, PRO)").
+_SHORT = {
+    "image_auroc": "AUROC",
+    "image_ap": "AP",
+    "image_f1_max": "F1-max",
+    "pixel_auroc": "AUROC",
+    "pixel_ap": "AP",
+    "pixel_f1_max": "F1-max",
+    "pixel_aupro": "PRO",
+}
+_LABEL = re.compile(r"^(?P<model>.+?)(?: \((?P<shots>\d+)-shot\))?$")
+
+
+def read_published(path: str | Path = DEFAULT_PUBLISHED) -> pd.DataFrame:
+    """The published-results CSV (a file, or a folder holding ``published_results.csv``) as a frame.
+
+    ``value`` is a float; ``printed`` keeps the value's text exactly as in the CSV.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "published_results.csv"
+    if not path.is_file():
+        raise ZsadError(
+            f"published results {path} not found; pass --published-csv PATH "
+            "(leaderboards/published/published_results.csv of a zsad-bench checkout)"
+        )
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ZsadError(f"{path} lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
+    values = pd.to_numeric(table["value"], errors="coerce")
+    if values.isna().any():
+        bad = table.loc[values.isna()].iloc[0]
+        raise ZsadError(f"{path}: value '{bad.value}' of {bad.method} on {bad.dataset} is not a number")
+    return table.assign(printed=table["value"], value=values)
+
+
+def published_methods(label: str) -> list[str]:
+    """The CSV method names a leaderboard model label may match, most specific first.
+
+    ``"anomalyclip"`` -> ``["AnomalyCLIP"]``; ``"winclip (4-shot)"`` -> ``["WinCLIP+ (4-shot)",
+    "WinCLIP (4-shot)"]`` (the papers name few-shot variants either way). A zero-shot label never matches
+    a few-shot row; unknown models and random-weight rows match nothing.
+    """
+    if label.endswith(RANDOM_WEIGHTS):
+        return []  # a paper's number beside untrained weights would read as a reproduction gap
+    match = _LABEL.match(label)
+    base = METHOD_NAMES.get(match["model"]) if match else None
+    if base is None:
+        return []
+    if match["shots"] is None:
+        return [base]
+    return [f"{base}+ ({match['shots']}-shot)", f"{base} ({match['shots']}-shot)"]
+
+
+def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (a ``(dataset, model)`` leaderboard) with ``<metric>_published`` and ``<metric>_delta``.
+
+    Each metric column is followed by the paper's number and ours minus it, only where a published number
+    exists for that (method, dataset, metric); the ``mean`` block is never compared (the papers print no
+    means over our set of datasets). Of several sources for one cell, AnomalyCLIP's Tables 1/2 win, then
+    the method's own paper. ``attrs["notes"]`` lists the sources used and any value marked unverified.
+    """
+    if list(table.index.names) != ["dataset", "model"]:
+        raise ZsadError("--compare published needs dataset means: the papers publish no per-class numbers")
+    metrics = metric_columns(table)
+    chosen = []
+    for dataset, label in table.index:
+        methods = published_methods(label)
+        if dataset == MEAN_ROW or not methods:
+            continue
+        rows = published[
+            published["method"].isin(methods)
+            & (published["dataset"] == dataset)
+            & published["metric"].isin(metrics)
+        ]
+        if rows.empty:
+            continue
+        base = _base(methods[-1])
+        rank = [_source_rank(source, base) for source in rows["source"]]
+        specificity = rows["method"].map(methods.index)
+        rows = rows.assign(_rank=rank, _specificity=specificity, model=label)
+        rows = rows.sort_values(["_rank", "_specificity"], kind="stable").drop_duplicates("metric")
+        chosen.append(rows)
+    found = pd.concat(chosen) if chosen else published.iloc[:0].assign(model="", _rank=0)
+    values = found.pivot(index=["dataset", "model"], columns="metric", values="value")
+    columns = {}
+    for m in metrics:
+        paper = values[m].reindex(table.index) if m in values else pd.Series(float("nan"), index=table.index)
+        columns[m] = table[m]
+        columns[m + PUBLISHED_SUFFIX] = paper.astype(float)
+        columns[m + DELTA_SUFFIX] = table[m] - paper
+    compared = pd.DataFrame(columns, index=table.index)
+    compared.attrs["notes"] = _notes(found)
+    return compared
+
+
+def _base(method: str) -> str:
+    """``"WinCLIP+ (4-shot)"`` -> ``"WinCLIP"``: the name a method's own paper goes by."""
+    return re.sub(r"\+? \(\d+-shot\)$", "", method)
+
+
+def _source_rank(source: str, base: str) -> int:
+    if source.startswith(PREFERRED_SOURCE):
+        return 0
+    return 1 if source.split(" (")[0] == base else 2  # "WinCLIP (CVPR 2023)" is WinCLIP's own paper
+
+
+def _notes(found: pd.DataFrame) -> list[str]:
+    if found.empty:
+        return ["No published number matches these rows."]
+    sources = found.sort_values(["_rank", "source"])["source"].drop_duplicates()
+    notes = [f"Paper numbers: {'; '.join(sources)}."]
+    unverified = found[found["note"].str.contains(UNVERIFIED, regex=False)]
+    if not unverified.empty:
+        cells = [
+            f"{r.method} on {r.dataset} {METRIC_NAMES.get(r.metric, r.metric)} in {r.source}"
+            for r in unverified.itertuples()
+        ]
+        notes.append(f"Recalled, unverified against the paper: {'; '.join(cells)}.")
+    return notes
+
+
+# ------------------------------------------------------------------------------------ the paper tables
+
+
+def paper_table(published: pd.DataFrame, source: str, title: str = "") -> str:
+    """One paper table in markdown: per level, rows dataset and columns method, cells as printed.
+
+    A cell joins the level's metrics as the paper does ("91.5 / 96.2" for image AUROC / AP); a value
+    the paper took from another publication carries †, and "–" marks a value the paper did not report.
+    """
+    rows = published[published["source"] == source]
+    if rows.empty:
+        raise ZsadError(f"no rows of source '{source}' in the published results")
+    methods = list(dict.fromkeys(rows["method"]))
+    header = f"# {source}" + (f": {title}" if title else "")
+    lines = [
+        "<!-- Rendered from published_results.csv by `zsad leaderboard --published`; do not edit. -->",
+        "",
+        header,
+        "",
+        "Numbers in percent, as printed in the paper; one row per dataset (zsad-bench ids), one column per",
+        "method. Where they come from: README.md next to this file.",
+    ]
+    unreported = False
+    for level, block in rows.groupby("level", sort=False):
+        metrics = [m for m in METRIC_NAMES if m in set(block["metric"])]
+        lines += ["", f"## {level.capitalize()} level ({' / '.join(_SHORT[m] for m in metrics)})", ""]
+        lines.append("| dataset | " + " | ".join(methods) + " |")
+        lines.append("|---|" + "---:|" * len(methods))
+        cells = {(r.dataset, r.method, r.metric): r for r in block.itertuples()}
+        for dataset in dict.fromkeys(block["dataset"]):
+            row = [
+                " / ".join(_printed(cells.get((dataset, method, m))) for m in metrics) for method in methods
+            ]
+            unreported |= any((dataset, method, m) not in cells for method in methods for m in metrics)
+            lines.append(f"| {dataset} | " + " | ".join(row) + " |")
+    for line in _legend(rows, unreported):
+        lines += ["", line]
+    return "\n".join(lines) + "\n"
+
+
+def _printed(row: Any) -> str:  # a row of DataFrame.itertuples, or None
+    if row is None:
+        return "–"
+    return f"{row.printed}†" if row.note.startswith("†") else row.printed
+
+
+def _legend(rows: pd.DataFrame, unreported: bool) -> list[str]:
+    legend = ["– not reported."] if unreported else []
+    if rows["note"].str.startswith("†").any():
+        dagger = rows.loc[rows["note"].str.startswith("†"), "note"].iloc[0].split(";")[0]
+        legend.insert(0, f"{dagger}.")
+    for method, notes in rows.groupby("method", sort=False)["note"]:
+        labelled = notes.str.extract(r"column labelled (\w[\w-]*)")[0].dropna()
+        if not labelled.empty:
+            legend.append(f"{method}: the column the paper labels {labelled.iloc[0]}.")
+    return legend
+
+
+def paper_tables(published: pd.DataFrame) -> dict[str, str]:
+    """``{file name: markdown}`` for every table of ``PAPER_TABLES``."""
+    return {name: paper_table(published, source, title) for name, (source, title) in PAPER_TABLES.items()}
+
+
+def write_paper_tables(published: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """Write ``paper_tables`` into ``folder``; returns the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in paper_tables(published).items():
+        (folder / name).write_text(text)
+        written.append(folder / name)
+    return written
