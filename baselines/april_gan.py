@@ -1,0 +1,372 @@
+"""APRIL-GAN / VAND (Chen et al., arXiv 2305.17382) as the official code computes it (baselines.md §3).
+
+- Backbone: OpenAI ViT-L/14@336 at 518 px, positional grid resized bicubically with antialias (open_clip's
+  ``resize_pos_embed``, §3.1). Default ``ViT-L-14-336:openai`` keeps the official **GELU quirk**: the
+  repository builds that CLIP without ``quick_gelu``, so the released heads were trained on features of a
+  GELU variant of the QuickGELU-trained weights. ``ViT-L-14-336-quickgelu:openai`` is the faithful
+  activation (use it to train heads of your own on the features CLIP was trained to give).
+- Tokens: the raw residual stream after blocks 6/12/18/24, CLS dropped (no ln_post, no proj, §3.2); one
+  trainable ``Linear(width -> embed_dim)`` with bias per layer (§3.3).
+- Text: 7 normal and 5 anomalous states in 35 templates (§3.4); prompt embeddings L2-normalised,
+  averaged per state group, re-normalised; one ``(2, D)`` prototype per class, float32, cached.
+- Image score: softmax(100 cos(projected CLS, [t_n, t_a]))[anomalous] from frozen CLIP (§3.6).
+- Map: per layer 100 cos(head(tokens), text), bilinear upsampling (align_corners=True) *then* softmax over
+  the two channels, anomalous channel, **summed** over the layers (values in [0, 4]); no smoothing.
+- Few-shot: 1 - cos to the nearest reference token, per layer, upsampled and added to the map (§3.6).
+- Training: focal + dice on each layer's probabilities, summed; no image-level loss; mosaic augmentation
+  on MVTec AD only (§3.5).
+
+Class names: the harness passes prompt names (``metal nut``), the official code put raw folder names into
+the prompts (``metal_nut``, §3.4). ``folder_names=True`` (default) turns spaces back into underscores,
+which gives the folder names exactly for MVTec AD and VisA (whose prompt names are their folder names
+with ``_`` -> space) -- the text the released heads were trained against; ``folder_names=False`` uses the
+prompt names as given.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from zsad_bench.anomalyclip.loss import dice_loss, focal_loss
+from zsad_bench.api import Detector, Prediction, TrainConfig
+from zsad_bench.backbones import load_backbone
+from zsad_bench.data.transforms import open_image, squash_transform
+from zsad_bench.errors import ZsadError
+from zsad_bench.maps import upsample
+
+__all__ = ["ANOMALOUS_STATES", "NORMAL_STATES", "TEMPLATES", "AprilGAN", "MosaicDataset"]
+
+# prompt_ensemble.py L8-33 (reference/baselines.md §3.4; prompts.json V_N, V_A, V_T).
+NORMAL_STATES = (
+    "{}", "flawless {}", "perfect {}", "unblemished {}", "{} without flaw", "{} without defect",
+    "{} without damage",
+)  # fmt: skip
+ANOMALOUS_STATES = ("damaged {}", "broken {}", "{} with flaw", "{} with defect", "{} with damage")
+TEMPLATES = (
+    "a bad photo of a {}.", "a low resolution photo of the {}.", "a bad photo of the {}.",
+    "a cropped photo of the {}.", "a bright photo of a {}.", "a dark photo of the {}.",
+    "a photo of my {}.", "a photo of the cool {}.", "a close-up photo of a {}.",
+    "a black and white photo of the {}.", "a bright photo of the {}.", "a cropped photo of a {}.",
+    "a jpeg corrupted photo of a {}.", "a blurry photo of the {}.", "a photo of the {}.",
+    "a good photo of the {}.", "a photo of one {}.", "a close-up photo of the {}.", "a photo of a {}.",
+    "a low resolution photo of a {}.", "a photo of a large {}.", "a blurry photo of a {}.",
+    "a jpeg corrupted photo of the {}.", "a good photo of a {}.", "a photo of the small {}.",
+    "a photo of the large {}.", "a black and white photo of a {}.", "a dark photo of a {}.",
+    "a photo of a cool {}.", "a photo of a small {}.", "there is a {} in the scene.",
+    "there is the {} in the scene.", "this is a {} in the scene.", "this is the {} in the scene.",
+    "this is one {} in the scene.",
+)  # fmt: skip
+
+EPOCHS = {"mvtec-ad": 3, "visa": 15}  # train.sh: 3 epochs on MVTec AD, 15 on VisA (§3.5, §3.10)
+
+
+class AprilGAN(Detector):
+    """APRIL-GAN: per-layer linear heads mapping frozen CLIP patch tokens into the text space."""
+
+    name: ClassVar[str] = "april-gan"
+    trainable: ClassVar[bool] = True
+    few_shot: ClassVar[bool] = True
+    # A sum of 4 probabilities (zero-shot); few-shot maps add up to 2 per layer on top.
+    map_range: ClassVar[tuple[float, float]] = (0.0, 4.0)
+
+    def __init__(
+        self,
+        backbone: str = "ViT-L-14-336:openai",
+        image_size: int = 518,
+        layers: Sequence[int] = (6, 12, 18, 24),
+        pos_interpolation: str = "bicubic",
+        pos_antialias: bool = True,
+        logit_scale: float = 100.0,
+        folder_names: bool = True,
+        mosaic_prob: float = 0.2,
+        trained_on: str | None = None,
+    ) -> None:
+        super().__init__()
+        layers = [int(layer) for layer in ([layers] if isinstance(layers, int) else layers)]
+        self._options = {
+            "backbone": backbone,
+            "image_size": image_size,
+            "layers": layers,
+            "pos_interpolation": pos_interpolation,
+            "pos_antialias": pos_antialias,
+            "logit_scale": logit_scale,
+            "folder_names": folder_names,
+            "mosaic_prob": mosaic_prob,
+            "trained_on": trained_on,
+        }
+        self.backbone = load_backbone(backbone)
+        # open_clip's resize_pos_embed: bicubic, antialias=True, align_corners=False (§3.1).
+        self.backbone.set_image_size(image_size, mode=pos_interpolation, antialias=pos_antialias)
+        self.input_size = image_size
+        self.layers = layers
+        self.logit_scale = logit_scale
+        self.folder_names = folder_names
+        self.mosaic_prob = mosaic_prob
+        self.trained_on = trained_on
+        self.heads = nn.ModuleList(
+            nn.Linear(self.backbone.width, self.backbone.embed_dim, bias=True) for _ in layers
+        )
+        self._text_cache: dict[str, torch.Tensor] = {}
+        self._memory: dict[str, list[torch.Tensor]] = {}  # class name -> per layer (K*N, W), normalised
+
+    def transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        # The repository's eval transform: square bicubic resize, OpenAI mean/std (§3.1).
+        return squash_transform(self.input_size)
+
+    @classmethod
+    def epochs_for(cls, dataset_id: str) -> int:
+        return EPOCHS.get(dataset_id, 15)
+
+    # -- text ---------------------------------------------------------------------------------------
+    def prompts(self, class_name: str) -> tuple[list[str], list[str]]:
+        """The 245 normal and 175 anomalous prompts of one class name (state-major, as the official loop)."""
+        name = class_name.replace(" ", "_") if self.folder_names else class_name
+        normal = [t.format(s.format(name)) for s in NORMAL_STATES for t in TEMPLATES]
+        anomalous = [t.format(s.format(name)) for s in ANOMALOUS_STATES for t in TEMPLATES]
+        return normal, anomalous
+
+    @torch.no_grad()
+    def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
+        """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, cached per class name."""
+        device = self.backbone.device
+        for name in dict.fromkeys(class_names):
+            if name not in self._text_cache:
+                normal, anomalous = self.prompts(name)
+                # float32 whatever autocast the caller runs (the official ran fp16 autocast).
+                with torch.autocast(device_type=device.type, enabled=False):
+                    embeddings = F.normalize(self.backbone.encode_text(normal + anomalous), dim=-1)
+                groups = (embeddings[: len(normal)], embeddings[len(normal) :])
+                self._text_cache[name] = torch.stack([F.normalize(g.mean(0), dim=-1) for g in groups]).cpu()
+        return torch.stack([self._text_cache[n] for n in class_names]).to(device)
+
+    # -- image --------------------------------------------------------------------------------------
+    def frozen_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``tokens.<layer>``: ``(B, N, W)`` raw residual tokens after each layer, CLS dropped."""
+        with torch.no_grad():
+            out = self.backbone.encode_image(images, self.layers)
+            return {f"tokens.{layer}": out.layers[layer][:, 1:] for layer in self.layers}
+
+    def _float32(self) -> torch.autocast:
+        # Heads, cosines and x100 logits in float32 whatever autocast the harness runs the tower under:
+        # bf16 cosines would move the logits by ~0.4 (the official ran fp16; the heads are cheap).
+        return torch.autocast(device_type=self.backbone.device.type, enabled=False)
+
+    def _probabilities(self, features: dict[str, torch.Tensor], text: torch.Tensor) -> list[torch.Tensor]:
+        """Per layer ``(B, 2, S, S)``: upsample the logits (align_corners=True), *then* softmax (§3.5)."""
+        out = []
+        with self._float32():
+            for layer, head in zip(self.layers, self.heads, strict=True):
+                patches = F.normalize(head(features[f"tokens.{layer}"].to(head.weight.dtype)), dim=-1)
+                logits = self.logit_scale * patches.float() @ text.float().transpose(1, 2)  # (B, N, 2)
+                b, n, k = logits.shape
+                grid = math.isqrt(n)
+                logits = logits.transpose(1, 2).reshape(b, k, grid, grid)
+                out.append(upsample(logits, self.input_size, align_corners=True).softmax(dim=1))
+        return out
+
+    def forward(self, images: torch.Tensor, class_names: Sequence[str]) -> Prediction:
+        """Zero-shot map (+ the few-shot map when references are remembered); the zero-shot image score.
+
+        In few-shot mode the official image score is 1/2 (p_img + max of the map min-max-normalised over
+        the class's whole test set, §3.6): transductive, so not computable per batch. The zero-shot image
+        score is kept instead; the few-shot references change the maps only.
+        """
+        text = self.text_prototypes(class_names)
+        out = self.backbone.encode_image(images, self.layers)
+        with self._float32():
+            image = F.normalize(out.pooled.float(), dim=-1)
+            image_scores = (self.logit_scale * torch.einsum("bd,bkd->bk", image, text)).softmax(-1)[:, 1]
+        features = {f"tokens.{layer}": out.layers[layer][:, 1:] for layer in self.layers}
+        maps = torch.stack([p[:, 1] for p in self._probabilities(features, text)]).sum(0)
+        if self._memory:
+            maps = maps + self._few_shot_maps(features, class_names)
+        return Prediction(image_scores=image_scores.float(), anomaly_maps=maps)
+
+    # -- few-shot -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def remember(self, class_name: str, images: torch.Tensor) -> None:
+        """Keep the raw (width-d, unprojected) patch tokens of ``(K, 3, S, S)`` normal images per layer."""
+        features = self.frozen_features(images)
+        self._memory[class_name] = [
+            F.normalize(features[f"tokens.{layer}"].float(), dim=-1).flatten(0, 1) for layer in self.layers
+        ]
+
+    def forget(self) -> None:
+        self._memory.clear()
+
+    def memory(self, class_name: str) -> list[torch.Tensor]:
+        """The remembered ``(K * N, W)`` L2-normalised tokens of a class, one tensor per layer."""
+        return self._memory[class_name]
+
+    def _few_shot_maps(self, features: dict[str, torch.Tensor], class_names: Sequence[str]) -> torch.Tensor:
+        """``(B, S, S)``: per layer min over the references of (1 - cos), upsampled, summed (§3.6)."""
+        missing = sorted(set(class_names) - set(self._memory))
+        if missing:
+            raise ZsadError(f"no few-shot references for class {', '.join(missing)}; call remember() first")
+        device = features[f"tokens.{self.layers[0]}"].device
+        maps = torch.zeros(len(class_names), self.input_size, self.input_size, device=device)
+        with self._float32():
+            for name in dict.fromkeys(class_names):
+                rows = torch.tensor([i for i, n in enumerate(class_names) if n == name], device=device)
+                for layer, memory in zip(self.layers, self._memory[name], strict=True):
+                    queries = F.normalize(features[f"tokens.{layer}"][rows].float(), dim=-1)  # (b, N, W)
+                    distance = (1.0 - queries @ memory.to(device).T).amin(dim=-1)  # (b, N)
+                    grid = math.isqrt(distance.shape[1])
+                    maps[rows] += upsample(
+                        distance.reshape(-1, grid, grid), self.input_size, align_corners=True
+                    )
+        return maps
+
+    # -- training -----------------------------------------------------------------------------------
+    def trainable_parameters(self) -> Iterable[nn.Parameter]:
+        return self.heads.parameters()
+
+    def loss(
+        self, features: dict[str, torch.Tensor], masks: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Sum over layers of focal(probabilities, gt) + dice(anomalous channel, gt); labels unused (§3.5).
+
+        ``features["class_index"]`` indexes ``training_prompt_names`` (set by ``zsad_bench.training``):
+        each image is scored against its own class's prompts, since batches mix classes.
+        """
+        names = getattr(self, "training_prompt_names", None)
+        if names is None or "class_index" not in features:
+            raise ZsadError(
+                "APRIL-GAN's loss needs each image's class; train it with zsad_bench.training.fit"
+            )
+        text = self.text_prototypes([names[i] for i in features["class_index"].tolist()])
+        probabilities = self._probabilities(features, text)
+        return sum(focal_loss(p, masks) + dice_loss(p[:, 1], masks) for p in probabilities)
+
+    def training_data(self, dataset: Any, config: TrainConfig) -> Any:
+        """MVTec AD (``trained_on`` or the dataset's spec): the mosaic augmentation (§3.5); else as is."""
+        dataset_id = getattr(getattr(dataset, "spec", None), "id", None)
+        if "mvtec-ad" in (dataset_id, self.trained_on) and self.mosaic_prob > 0:
+            return MosaicDataset(dataset, self.mosaic_prob)
+        return dataset
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
+
+    @classmethod
+    def load(cls, path: str | Path, **options: Any) -> AprilGAN:
+        """A folder written by ``save`` / ``zsad train``, or an official ``.pth`` file (``epoch_N.pth``).
+
+        Official files hold ``{"trainable_linearlayer": {"fc.<i>.weight", "fc.<i>.bias", ...}}`` (§3.7);
+        they are read with ``torch.load(weights_only=True)``, so no pickled code runs.
+        """
+        path = Path(path)
+        if not path.is_file():
+            return super().load(path, **options)  # type: ignore[return-value]
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise ZsadError(
+                f"{path} is not a readable APRIL-GAN checkpoint ({str(exc).splitlines()[0][:120]}); pass an "
+                f"official epoch_N.pth or a folder written by 'zsad train'"
+            ) from exc
+        state = raw.get("trainable_linearlayer") if isinstance(raw, dict) else None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ZsadError(f"{path} has no 'trainable_linearlayer' state; it is not an APRIL-GAN checkpoint")
+        detector = cls(**options)
+        heads = {f"heads.{k.removeprefix('fc.')}" if k.startswith("fc.") else k: v for k, v in state.items()}
+        detector.load_trainable_state_dict(heads, source=str(path))
+        return detector
+
+
+class MosaicDataset(torch.utils.data.Dataset):
+    """APRIL-GAN's MVTec augmentation (``dataset.py`` L98-144, §3.5) over an ``AnomalyDataset``.
+
+    With probability ``prob`` an item is replaced by a 2x2 mosaic of 4 images of its class, each drawn
+    from a random defect type (``good`` included), then a random image of it. As the official code, the 4
+    images are pasted at their size (resized to the first one's if they differ) and the mosaic goes through
+    the dataset's transform as one image (so 518 x 518 in the end); masks are pasted the same way and
+    resized as ``load_mask`` does. ``label`` is 1 if any quarter is anomalous (the official code kept the
+    replaced item's label; the loss does not use it). ``mosaic_of`` holds the 4 source indices (-1s when
+    the item is not a mosaic).
+
+    Draws use torch's global RNG, which ``fit`` seeds with ``config.seed`` and DataLoader workers derive
+    their seeds from (the official used Python's ``random``): runs are reproducible, and every epoch
+    draws new mosaics. ``augmented = True`` turns the feature cache off.
+    """
+
+    augmented = True
+
+    def __init__(self, dataset: Any, prob: float) -> None:
+        self.dataset = dataset
+        self.prob = float(prob)
+        manifest = dataset.manifest  # row i is item i
+        self._by_defect: dict[str, dict[str, list[int]]] = {}
+        for i, (c, d) in enumerate(zip(manifest.class_name, manifest.defect_type, strict=True)):
+            self._by_defect.setdefault(c, {}).setdefault(d, []).append(i)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.dataset.classes
+
+    @property
+    def manifest(self) -> Any:
+        return self.dataset.manifest
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if float(torch.rand(())) >= self.prob:
+            return {**self.dataset[index], "mosaic_of": torch.full((4,), -1, dtype=torch.long)}
+        row = self.dataset.manifest.iloc[index]
+        defects = self._by_defect[row.class_name]
+        kinds = sorted(defects)
+        sources = []
+        for _ in range(4):
+            kind = defects[kinds[int(torch.randint(len(kinds), ()))]]
+            sources.append(kind[int(torch.randint(len(kind), ()))])
+        image, mask, label = self.mosaic(sources)
+        return {
+            "image": image,
+            "mask": mask,
+            "label": label,
+            "class_name": row.class_name,
+            "prompt_name": row.prompt_name,
+            "sample_id": f"mosaic:{row.sample_id}",
+            "has_mask": True,
+            "mosaic_of": torch.tensor(sources),
+        }
+
+    def mosaic(self, sources: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Transformed image ``(3, S, S)``, bool mask ``(M, M)`` and label of the mosaic of ``sources``."""
+        folder, rows = self.dataset.folder, self.dataset.manifest
+        images, masks = [], []
+        for i in sources:
+            image = open_image(folder / rows.image_path[i]).convert("RGB")
+            mask_path = rows.mask_path[i]
+            if isinstance(mask_path, str) and mask_path:
+                grey = np.asarray(open_image(folder / mask_path).convert("L"))
+                mask = Image.fromarray(np.where(grey > 0, 255, 0).astype(np.uint8))
+            else:
+                mask = Image.new("L", image.size, 0)
+            images.append(image)
+            masks.append(mask)
+        w, h = images[0].size
+        canvas, canvas_mask = Image.new("RGB", (2 * w, 2 * h)), Image.new("L", (2 * w, 2 * h))
+        for q, (image, mask) in enumerate(zip(images, masks, strict=True)):
+            corner = ((q % 2) * w, (q // 2) * h)
+            canvas.paste(
+                image.resize((w, h), Image.Resampling.BICUBIC) if image.size != (w, h) else image, corner
+            )
+            canvas_mask.paste(mask.resize((w, h), Image.Resampling.NEAREST), corner)
+        size = self.dataset.mask_size
+        resized = np.asarray(canvas_mask.resize((size, size), Image.Resampling.BILINEAR))
+        label = int(any(int(rows.label[i]) == 1 for i in sources))
+        return self.dataset.transform(canvas), torch.from_numpy(resized > 127), label
