@@ -139,7 +139,7 @@ def prepare(dataset_id: str, sources: tuple[Path, ...], link: bool, force: bool,
     from zsad_bench.data.prepare import prepare_dataset
 
     spec = get_dataset_spec(dataset_id)
-    _report(prepare_dataset(spec, list(sources), link=link, force=force), quiet)
+    _report(prepare_dataset(spec, list(sources), link=link, force=force, progress=not quiet), quiet)
 
 
 @datasets.command("verify")

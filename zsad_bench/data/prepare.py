@@ -58,6 +58,7 @@ def prepare_dataset(
     link: bool = False,
     force: bool = False,
     origin: str = "",
+    progress: bool = False,
 ) -> PrepareReport:
     """Build ``root/spec.id`` from ``sources``: folders, archives, or one ``meta.json``.
 
@@ -88,10 +89,10 @@ def prepare_dataset(
     try:
         raw = staging / RAW
         if meta:
-            _place_folder(meta[0].parent, raw, link)
+            _place_folder(meta[0].parent, raw, link, progress)
             table = rows_from_meta(_read_json(meta[0]), spec, raw)
         else:
-            _place_sources(sources, raw, link)
+            _place_sources(sources, raw, link, progress)
             table = _converter(spec)(raw, spec)
         table = _under(table, RAW)
         table = validate_manifest(table, folder=staging)
@@ -134,18 +135,18 @@ def _converter(spec: DatasetSpec) -> Callable[[Path, DatasetSpec], pd.DataFrame]
     return getattr(importlib.import_module(module), name)
 
 
-def _place_sources(sources: Sequence[Path], raw: Path, link: bool) -> None:
+def _place_sources(sources: Sequence[Path], raw: Path, link: bool, progress: bool = False) -> None:
     from zsad_bench.data.extract import extract
 
     folders = [s for s in sources if s.is_dir()]
     archives = [s for s in sources if s.is_file()]
     if len(folders) == 1 and not archives:
-        _place_folder(folders[0], raw, link)
+        _place_folder(folders[0], raw, link, progress)
         return
     raw.mkdir()
     for index, folder in enumerate(folders):
-        _place_folder(folder, raw / f"{index}-{folder.name}", link)
-    for archive in archives:
+        _place_folder(folder, raw / f"{index}-{folder.name}", link, progress)
+    for archive in _bar(archives, progress, "extract", "archive"):
         extract(archive, raw / _archive_stem(archive))
 
 
@@ -157,18 +158,34 @@ def _archive_stem(archive: Path) -> str:
     return name
 
 
-def _place_folder(source: Path, target: Path, link: bool) -> None:
+def _place_folder(source: Path, target: Path, link: bool, progress: bool = False) -> None:
     if link:
         target.symlink_to(source.resolve(), target_is_directory=True)
         return
+    bar = _bar(None, progress, f"copy {source.name}", "file")
 
     def copy(src: str, dst: str) -> None:
         try:
             os.link(src, dst)  # same file system: no second copy of a multi-GB dataset
         except OSError:
             shutil.copy2(src, dst)
+        if bar is not None:
+            bar.update()
 
-    shutil.copytree(source, target, copy_function=copy, symlinks=True)
+    try:
+        shutil.copytree(source, target, copy_function=copy, symlinks=True)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _bar(items: Any, enabled: bool, desc: str, unit: str) -> Any:
+    """A progress bar over ``items`` (or a manual counter when ``items`` is None); off when not enabled."""
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit=unit, leave=False)
 
 
 def _under(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -272,7 +289,7 @@ def download_dataset(
             continue
         paths = [p for p in paths if not _later_rar_part(p)]
         origin = "; ".join(f"{s.kind}:{s.location}" for s in alternative)
-        return prepare_dataset(spec, paths, root, force=force, origin=origin)
+        return prepare_dataset(spec, paths, root, force=force, origin=origin, progress=progress)
     raise ZsadError(
         f"could not download '{spec.id}' from any source ({' | '.join(failures)}); download it yourself "
         f"and run 'zsad datasets prepare {spec.id} --from PATH'"
