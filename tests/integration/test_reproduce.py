@@ -75,5 +75,7 @@ def test_full_run_then_resume_after_interruption(registered, tmp_path, monkeypat
     ]
     board = (out / "leaderboard.md").read_text()
     assert "synthetic-b" in board and "anomalyclip (random weights)" in board
+    assert (out / "leaderboard.html").is_file() and (out / "leaderboard.tex").is_file()
+    assert any((out / "plots" / "heatmap").glob("*.png")) and any((out / "plots" / "curves").glob("*.svg"))
     third = CliRunner().invoke(main, [*ARGS, "--out", str(out), "--dry-run"])
     assert "6 units, 0 to do" in third.stdout

@@ -10,6 +10,7 @@ from zsad_bench.cli.datasets import datasets
 from zsad_bench.cli.demo import demo
 from zsad_bench.cli.leaderboard import leaderboard
 from zsad_bench.cli.models import models
+from zsad_bench.cli.plot import plot
 from zsad_bench.cli.reproduce import reproduce
 from zsad_bench.cli.run import run
 from zsad_bench.cli.score import score
@@ -24,5 +25,5 @@ def main() -> None:
     """zsad-bench: zero-shot anomaly detection benchmarks (AnomalyCLIP and baselines, 17 datasets)."""
 
 
-for command in (demo, models, datasets, train, run, score, leaderboard, reproduce):
+for command in (demo, models, datasets, train, run, score, leaderboard, reproduce, plot):
     main.add_command(command)
