@@ -18,9 +18,8 @@ from zsad_bench.report.plots import (
     bars_figure,
     heatmap_figure,
     plot_curves,
-    plot_qualitative,
-    qualitative_figure,
 )
+from zsad_bench.report.qualitative import plot_qualitative, qualitative_figure
 
 MODELS = ["clip", "clip-ac"]
 
