@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from baselines.clip import PrototypeCache
 from zsad_bench.anomalyclip.loss import dice_loss, focal_loss
 from zsad_bench.api import Detector, Prediction, TrainConfig
 from zsad_bench.backbones import load_backbone
@@ -70,7 +71,7 @@ TEMPLATES = (
 EPOCHS = {"mvtec-ad": 3, "visa": 15}  # train.sh: 3 epochs on MVTec AD, 15 on VisA (§3.5, §3.10)
 
 
-class AprilGAN(Detector):
+class AprilGAN(PrototypeCache, Detector):
     """APRIL-GAN: per-layer linear heads mapping frozen CLIP patch tokens into the text space."""
 
     name: ClassVar[str] = "april-gan"
@@ -134,20 +135,6 @@ class AprilGAN(Detector):
         normal = [t.format(s.format(name)) for s in NORMAL_STATES for t in TEMPLATES]
         anomalous = [t.format(s.format(name)) for s in ANOMALOUS_STATES for t in TEMPLATES]
         return normal, anomalous
-
-    @torch.no_grad()
-    def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
-        """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, cached per class name."""
-        device = self.backbone.device
-        for name in dict.fromkeys(class_names):
-            if name not in self._text_cache:
-                normal, anomalous = self.prompts(name)
-                # float32 whatever autocast the caller runs (the official ran fp16 autocast).
-                with torch.autocast(device_type=device.type, enabled=False):
-                    embeddings = F.normalize(self.backbone.encode_text(normal + anomalous), dim=-1)
-                groups = (embeddings[: len(normal)], embeddings[len(normal) :])
-                self._text_cache[name] = torch.stack([F.normalize(g.mean(0), dim=-1) for g in groups]).cpu()
-        return torch.stack([self._text_cache[n] for n in class_names]).to(device)
 
     # -- image --------------------------------------------------------------------------------------
     def frozen_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -28,16 +28,45 @@ import torch.nn.functional as F
 from PIL import Image
 
 from zsad_bench.api import Detector, Prediction
-from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones import ClipBackbone, load_backbone
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.maps import gaussian_blur, patch_probabilities, upsample
 
-__all__ = ["CLIP", "CLIPAC", "PromptedCLIP"]
+__all__ = ["CLIP", "CLIPAC", "PromptedCLIP", "PrototypeCache", "ensemble_prototypes"]
 
 Template = str | Callable[[str], str]
 
 
-class PromptedCLIP(Detector):
+def ensemble_prototypes(backbone: ClipBackbone, normal: list[str], anomalous: list[str]) -> torch.Tensor:
+    """``(2, D)`` [normal, anomalous]: the mean of the L2-normalised prompt embeddings, re-normalised
+    (open_clip's ``build_zero_shot_classifier``; APRIL-GAN's ``prompt_ensemble.py``), in float32 whatever
+    autocast the caller runs under."""
+    with torch.autocast(device_type=backbone.device.type, enabled=False):
+        embeddings = F.normalize(backbone.encode_text(normal + anomalous), dim=-1)
+    groups = (embeddings[: len(normal)], embeddings[len(normal) :])
+    return torch.stack([F.normalize(g.mean(0), dim=-1) for g in groups])
+
+
+class PrototypeCache:
+    """Mixin for detectors with ``backbone`` and ``prompts(class_name)``: text prototypes are encoded once
+    per class name and cached (the harness never sees prompts)."""
+
+    backbone: ClipBackbone
+
+    def prompts(self, class_name: str) -> tuple[list[str], list[str]]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
+        """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, one row per image."""
+        cache: dict[str, torch.Tensor] = self.__dict__.setdefault("_text_cache", {})
+        for name in dict.fromkeys(class_names):
+            if name not in cache:
+                cache[name] = ensemble_prototypes(self.backbone, *self.prompts(name)).cpu()
+        return torch.stack([cache[n] for n in class_names]).to(self.backbone.device)
+
+
+class PromptedCLIP(PrototypeCache, Detector):
     """A frozen CLIP scored against one normal and one anomalous text prototype per class name.
 
     Subclasses choose the prompts: ``states`` (a normal and an anomalous pattern with ``{}`` for the
@@ -83,20 +112,6 @@ class PromptedCLIP(Detector):
 
         normal, anomalous = (s.format(class_name) for s in self.states)
         return [fill(t, normal) for t in self.templates], [fill(t, anomalous) for t in self.templates]
-
-    @torch.no_grad()
-    def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
-        """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, cached per class name."""
-        device = self.backbone.device
-        for name in dict.fromkeys(class_names):
-            if name not in self._text_cache:
-                # Text is encoded once per class, in float32 whatever autocast the caller runs under.
-                normal, anomalous = self.prompts(name)
-                with torch.autocast(device_type=device.type, enabled=False):
-                    embeddings = F.normalize(self.backbone.encode_text(normal + anomalous), dim=-1)
-                groups = (embeddings[: len(normal)], embeddings[len(normal) :])
-                self._text_cache[name] = torch.stack([F.normalize(g.mean(0), dim=-1) for g in groups]).cpu()
-        return torch.stack([self._text_cache[n] for n in class_names]).to(device)
 
     def forward(self, images: torch.Tensor, class_names: Sequence[str]) -> Prediction:
         text = self.text_prototypes(class_names)
