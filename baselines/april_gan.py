@@ -26,7 +26,6 @@ prompt names as given.
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +40,7 @@ from baselines.clip import PrototypeCache
 from zsad_bench.anomalyclip.loss import dice_loss, focal_loss
 from zsad_bench.api import Detector, Prediction, TrainConfig
 from zsad_bench.backbones import load_backbone
+from zsad_bench.checkpoints import read_official_state
 from zsad_bench.data.transforms import open_image, squash_transform
 from zsad_bench.errors import ZsadError
 from zsad_bench.maps import upsample
@@ -256,16 +256,7 @@ class AprilGAN(PrototypeCache, Detector):
         path = Path(path)
         if not path.is_file():
             return super().load(path, **options)  # type: ignore[return-value]
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise ZsadError(
-                f"{path} is not a readable APRIL-GAN checkpoint ({str(exc).splitlines()[0][:120]}); pass an "
-                f"official epoch_N.pth or a folder written by 'zsad train'"
-            ) from exc
-        state = raw.get("trainable_linearlayer") if isinstance(raw, dict) else None
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise ZsadError(f"{path} has no 'trainable_linearlayer' state; it is not an APRIL-GAN checkpoint")
+        state = read_official_state(path, "trainable_linearlayer", "APRIL-GAN")
         detector = cls(**options)
         heads = {f"heads.{k.removeprefix('fc.')}" if k.startswith("fc.") else k: v for k, v in state.items()}
         detector.load_trainable_state_dict(heads, source=str(path))

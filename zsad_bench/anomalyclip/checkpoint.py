@@ -13,12 +13,12 @@ Naming trap (section 1.2): ``9_12_4_multiscale`` was trained on **VisA** (use it
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from zsad_bench.checkpoints import read_official_state
 from zsad_bench.errors import ZsadError
 
 __all__ = ["load_official", "official_state"]
@@ -28,18 +28,9 @@ IGNORED_PREFIXES = ("compound_prompt_projections.", "token_prefix_", "token_suff
 
 def official_state(path: Path) -> dict[str, torch.Tensor]:
     """The prompt-learner tensors of an official checkpoint file (ZsadError if it is not one)."""
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ZsadError(
-            f"{path} is not a readable AnomalyCLIP checkpoint ({str(exc).splitlines()[0][:120]}); pass an "
-            f"official epoch_N.pth or a folder written by 'zsad train'"
-        ) from exc
-    state = raw.get("prompt_learner") if isinstance(raw, dict) else None
-    if not isinstance(state, dict) or "ctx_pos" not in state:
-        raise ZsadError(
-            f"{path} has no 'prompt_learner' state with ctx_pos; it is not an AnomalyCLIP checkpoint"
-        )
+    state = read_official_state(path, "prompt_learner", "AnomalyCLIP")
+    if "ctx_pos" not in state:
+        raise ZsadError(f"{path} has no learned context (ctx_pos); it is not an AnomalyCLIP checkpoint")
     return state
 
 
