@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from zsad_bench.backbones.attention import plain_block, run_plain_block
 from zsad_bench.backbones.pos_embed import resize_pos_embed
 from zsad_bench.backbones.spec import BackboneSpec
 
@@ -154,6 +155,8 @@ class ClipBackbone(nn.Module):
         """Apply 1-based block ``index`` to a batch-first ``(B, L, W)`` stream."""
         transformer = self.visual.transformer
         block = transformer.resblocks[index - 1]
+        if plain_block(block):  # fused SDPA instead of nn.MultiheadAttention's L x L scores
+            return run_plain_block(block, x)
         if transformer.batch_first:
             return block(x)
         # open_clip < 2.26 runs its transformer sequence-first (reference/baselines.md section 2.4).

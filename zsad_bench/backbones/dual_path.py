@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zsad_bench.backbones.attention import project_out, qkv
 from zsad_bench.backbones.clip import ClipBackbone
 
 __all__ = ["DualPathFeatures", "encode_image_dual_path"]
@@ -32,28 +33,13 @@ class DualPathFeatures:
     vv_tokens: dict[int, torch.Tensor]
 
 
-def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    b, length, width = x.shape
-    return x.view(b, length, heads, width // heads).transpose(1, 2)
-
-
-def _merge(x: torch.Tensor) -> torch.Tensor:
-    b, heads, length, d = x.shape
-    return x.transpose(1, 2).reshape(b, length, heads * d)
-
-
 def dual_attention(block: nn.Module, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(original attention, V-V attention) of one block on its normalised input ``z`` ``(B, L, W)``,
     each through the block's output projection (AnomalyCLIP.py:57-94 shares q, k, v and ``proj``)."""
-    attn = block.attn
-    q, k, v = F.linear(z, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-    q, k, v = (_heads(t, attn.num_heads) for t in (q, k, v))
+    q, k, v = qkv(block.attn, z)
     original = F.scaled_dot_product_attention(q, k, v)
     vv = F.scaled_dot_product_attention(v, v, v)
-    project = attn.out_proj
-    return F.linear(_merge(original), project.weight, project.bias), F.linear(
-        _merge(vv), project.weight, project.bias
-    )
+    return project_out(block.attn, original), project_out(block.attn, vv)
 
 
 def encode_image_dual_path(
