@@ -216,8 +216,8 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss.detach()))
-        report.epoch_losses.append(sum(losses) / len(losses))
+            losses.append(loss.detach())  # no float() here: a device sync per step would stall the queue
+        report.epoch_losses.append(float(torch.stack(losses).mean()))
         report.extra["epoch_seconds"].append(round(time.perf_counter() - epoch_start, 3))
     report.seconds = round(time.perf_counter() - start, 3)
     detector.eval()
