@@ -120,6 +120,35 @@ def test_bad_input_is_one_line_and_exit_code_2(runner, tmp_path, args, message):
     assert not (tmp_path / "x").exists()
 
 
+def test_run_batch_size_auto_is_recorded(runner, tmp_path):
+    out = tmp_path / "results"
+    args = [
+        "run",
+        "--model",
+        "clip",
+        "--dataset",
+        "synthetic",
+        "--backbone",
+        "test-tiny",
+        "-o",
+        "image_size=64",
+    ]
+    result = runner.invoke(
+        main, [*args, "--eval-size", "32", "--batch-size", "auto", "--out", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    timings = json.loads((out / "clip__synthetic.json").read_text())["timings"]
+    assert timings["batch_size_requested"] == "auto" and timings["batch_size"] == 8  # the CPU's auto
+    assert timings["num_workers"] == 0
+
+
+@pytest.mark.parametrize("value", ["0", "big", "-2"])
+def test_bad_batch_size_is_a_usage_error(runner, value):
+    args = ["run", "--model", "clip", "--dataset", "synthetic", "--batch-size", value, "--out", "x"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2 and "is not 'auto' or an integer >= 1" in result.stderr
+
+
 def test_click_usage_errors_exit_2(runner):
     assert runner.invoke(main, ["run"]).exit_code == 2
     assert runner.invoke(main, ["leaderboard", ".", "--format", "xlsx"]).exit_code == 2

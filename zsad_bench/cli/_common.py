@@ -23,6 +23,46 @@ class ZsadGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
+class _AutoOrInt(click.ParamType):
+    """An integer (at least ``minimum``) or the word ``auto``."""
+
+    def __init__(self, name: str, minimum: int) -> None:
+        self.name, self.minimum = name, minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = self.minimum - 1
+        if number < self.minimum:
+            self.fail(f"'{value}' is not 'auto' or an integer >= {self.minimum}", param, ctx)
+        return number
+
+
+BATCH_SIZE = _AutoOrInt("N|auto", 1)
+WORKERS = _AutoOrInt("N|auto", 0)
+
+
+def batch_options(func: F) -> F:
+    """``--batch-size N|auto`` and ``--num-workers N|auto`` of the evaluating commands."""
+    func = click.option(
+        "--num-workers",
+        type=WORKERS,
+        default="auto",
+        show_default=True,
+        help="Data-loader worker processes; auto = up to 8 on a GPU, none on the CPU.",
+    )(func)
+    return click.option(
+        "--batch-size",
+        type=BATCH_SIZE,
+        default="auto",
+        show_default=True,
+        help="Images per forward pass; auto = the largest batch that fits on a GPU, 8 on the CPU.",
+    )(func)
+
+
 def quiet_option(func: F) -> F:
     """``--quiet``: no progress bars, no informational lines (results and errors still print)."""
     return click.option("--quiet", "-q", is_flag=True, help="No progress bars or informational output.")(func)

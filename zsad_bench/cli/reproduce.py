@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zsad_bench.cli._common import info, parse_options, quiet_option, split_names
+from zsad_bench.cli._common import batch_options, info, parse_options, quiet_option, split_names
 
 PAPER_MODELS = "anomalyclip,clip,clip-ac,winclip,april-gan,coop"
 
@@ -24,7 +24,7 @@ PAPER_MODELS = "anomalyclip,clip,clip-ac,winclip,april-gan,coop"
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the models' training epochs.")
 @click.option("--seed", type=int, default=111, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@batch_options
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Option for every model.")
 @quiet_option
 def reproduce(
@@ -36,7 +36,8 @@ def reproduce(
     epochs: int | None,
     seed: int,
     device: str,
-    batch_size: int,
+    batch_size: int | str,
+    num_workers: int | str,
     options: tuple[str, ...],
     quiet: bool,
 ) -> None:
@@ -66,11 +67,16 @@ def reproduce(
             seed=seed,
             device=device,
             batch_size=batch_size,
+            num_workers=num_workers,
             quiet=quiet,
             on_unit=lambda u: info(u.describe(), quiet),
         )
     except KeyboardInterrupt:
         raise ZsadError(f"interrupted; run the same command again to resume ({out})") from None
+    from zsad_bench.engine.distributed import current
+
+    if not current().main:  # under torchrun, rank 0 reports and renders
+        return
     info(f"{len(ran)} unit(s) run, {len(units) - len(ran)} already done", quiet)
     for path in render(out / "results", out):
         info(f"wrote {path}", quiet)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zsad_bench.cli._common import parse_options, quiet_option, split_names
+from zsad_bench.cli._common import batch_options, parse_options, quiet_option, split_names
 
 
 @click.command()
@@ -17,20 +17,13 @@ from zsad_bench.cli._common import parse_options, quiet_option, split_names
 @click.option("--protocol", default="default", show_default=True, help="Evaluation protocol.")
 @click.option("--eval-size", type=click.IntRange(min=8), help="Override the protocol's evaluation size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@batch_options
 @click.option(
     "--precision",
     type=click.Choice(["auto", "bf16", "fp32"]),
     default="auto",
     show_default=True,
     help="auto = bf16 autocast on GPU, fp32 on CPU.",
-)
-@click.option(
-    "--num-workers",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Data-loader worker processes.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run and of the bootstrap.")
 @click.option(
@@ -81,9 +74,9 @@ def run(
     protocol: str,
     eval_size: int | None,
     device: str,
-    batch_size: int,
+    batch_size: int | str,
     precision: str,
-    num_workers: int,
+    num_workers: int | str,
     seed: int,
     aupro_variant: str | None,
     pixel_mode: str | None,

@@ -82,6 +82,11 @@ class PredictionCache:
             ) from exc
         return cls(folder, index["key"], index.get("meta", {}))
 
+    def prepare(self) -> None:
+        """Create the folder and its index (removing another key's class files) before any class is
+        written; ``finish`` does it too, but a sharded run calls this once on rank 0 first."""
+        self._write_index()
+
     def _write_index(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         index = self.folder / INDEX
@@ -156,6 +161,17 @@ class PredictionCache:
             )
         )
         self._ids.setdefault(class_name, []).extend(sample_ids)
+
+    def take(self, class_name: str) -> tuple[list[Any], list[str]]:
+        """Remove and return the buffered part of a class (CPU tensors and ids), e.g. to send it to the
+        rank that writes the class."""
+        return self._buffers.pop(class_name, []), self._ids.pop(class_name, [])
+
+    def put(self, class_name: str, parts: list[tuple[list[Any], list[str]]]) -> None:
+        """Buffer parts returned by ``take`` (on any rank), in order, after what is already buffered."""
+        for chunks, ids in parts:
+            self._buffers.setdefault(class_name, []).extend(chunks)
+            self._ids.setdefault(class_name, []).extend(ids)
 
     def finish(self, class_name: str) -> None:
         """Write the buffered class as one file, atomically, and free the buffer."""

@@ -20,7 +20,17 @@ from torch.utils.data import DataLoader, Subset
 
 from zsad_bench.api import Detector
 from zsad_bench.data.dataset import AnomalyDataset
+from zsad_bench.engine import distributed
+from zsad_bench.engine.batching import (
+    MAX_BATCH_SIZE,
+    auto_batch_size,
+    auto_num_workers,
+    forward_chunked,
+    parse_batch_size,
+    parse_num_workers,
+)
 from zsad_bench.engine.cache import PredictionCache
+from zsad_bench.engine.distributed import Ranks
 from zsad_bench.engine.runtime import autocast, environment, peak_memory_mb, reset_peak_memory, resolve_device
 from zsad_bench.engine.scoring import ClassScorer, ClassScores, metric_variants, summarise
 from zsad_bench.errors import ZsadError
@@ -38,10 +48,10 @@ def evaluate(
     protocol: Protocol = default_protocol,
     *,
     dataset_id: str = "",
-    batch_size: int = 8,
+    batch_size: int | str = 8,
     device: str | torch.device | None = None,
     precision: str = "auto",
-    num_workers: int = 0,
+    num_workers: int | str = 0,
     progress: bool = True,
     provenance: dict[str, Any] | None = None,
     cache: PredictionCache | None = None,
@@ -52,8 +62,11 @@ def evaluate(
     """Score ``detector`` on ``dataset``: a dataset id, or an ``AnomalyDataset`` whose masks are at
     ``protocol.eval_size`` and whose images went through ``detector.transform()``.
 
+    batch_size: images per forward pass, or ``auto``: on a GPU the largest batch that fits (probed, see
+    ``engine.batching``), 8 on the CPU. With ``auto`` a batch that runs out of memory is split, not fatal.
     precision: ``auto`` (bf16 autocast on CUDA, fp32 elsewhere), ``bf16`` or ``fp32``. Maps are float32
     from the upsampling on, whatever the precision of the forward pass.
+    num_workers: loader worker processes, or ``auto`` (up to 8 on a GPU, none on the CPU).
     ci: confidence level of the image-level bootstrap intervals (e.g. 0.95), ``None`` for none.
     """
     protocol.validate()
@@ -68,10 +81,20 @@ def evaluate(
             f"{protocol.eval_size} px; load it with mask_size={protocol.eval_size} or pass its id instead"
         )
     device = resolve_device(device)
+    ranks = distributed.current()
     detector = detector.to(device).eval()
-    cached = [c for c in dataset.classes if cache is not None and cache.has(c)]
+    # rank 0's view of the cache decides, so every rank takes the same classes in the same order
+    cached = distributed.broadcast([c for c in dataset.classes if cache is not None and cache.has(c)], ranks)
     todo = [c for c in dataset.classes if c not in cached]
+    if cache is not None and todo:
+        if ranks.main:
+            cache.prepare()  # before any rank writes a class file
+        distributed.barrier(ranks)
     per_class: dict[str, ClassScores] = {}
+    requested = parse_batch_size(batch_size)
+    batch_size = _resolve_batch_size(requested, detector, dataset, todo, protocol, device, precision)
+    workers = parse_num_workers(num_workers)
+    num_workers = auto_num_workers(device) if workers == "auto" else workers
 
     reset_peak_memory(device)
     start = time.perf_counter()
@@ -82,16 +105,26 @@ def evaluate(
         protocol,
         per_class,
         device=device,
+        ranks=ranks,
         batch_size=batch_size,
+        split_on_oom=requested == "auto",
         precision=precision,
         num_workers=num_workers,
-        progress=progress,
+        progress=progress and ranks.main,
         dataset_id=dataset_id,
         cache=cache,
     )
-    for name in cached:
-        assert cache is not None
-        per_class[name] = score_class(cache.load(name), protocol, detector.map_range, device)
+    for name in cached:  # scored by their owners, like the classes run above
+        if ranks.owner(dataset.classes.index(name)) == ranks.rank:
+            assert cache is not None
+            per_class[name] = score_class(cache.load(name), protocol, detector.map_range, device)
+    if ranks.sharded:
+        per_rank = distributed.all_gather((per_class, n_images, peak_memory_mb(device)), ranks)
+        per_class = {name: scores for part in per_rank for name, scores in part[0].items()}
+        n_images = sum(part[1] for part in per_rank)
+        peak = max(part[2] for part in per_rank)
+    else:
+        peak = peak_memory_mb(device)
     seconds = time.perf_counter() - start
 
     info = dict(provenance or {})
@@ -110,10 +143,13 @@ def evaluate(
             "images_per_s": round(n_images / seconds, 2) if seconds > 0 and n_images else None,
             "classes_from_cache": cached,
             "batch_size": batch_size,
+            "batch_size_requested": requested,
+            "num_workers": num_workers,
             "precision": "bf16"
             if precision == "bf16" or (precision == "auto" and device.type == "cuda")
             else "fp32",
-            "peak_memory_mb": peak_memory_mb(device),
+            "peak_memory_mb": peak,
+            "ranks": ranks.world,
         },
         predictions={"folder": str(cache.folder), "key": cache.key} if cache is not None else {},
         seed=seed,
@@ -130,32 +166,49 @@ def _run_classes(
     per_class: dict[str, ClassScores],
     *,
     device: torch.device,
+    ranks: Ranks,
     batch_size: int,
+    split_on_oom: bool,
     precision: str,
     num_workers: int,
     progress: bool,
     dataset_id: str,
     cache: PredictionCache | None,
 ) -> int:
-    """Run the detector over the images of ``classes``; fills ``per_class``; returns the image count."""
+    """Run the detector over this rank's images of ``classes`` (all of them in a single process) and
+    score each class as soon as it is complete; fills ``per_class``; returns the images this rank ran."""
     if not classes:
         return 0
-    indices = [i for c in classes for i in dataset.class_indices[c]]
+    all_indices = dataset.class_indices
+    mine = {c: [all_indices[c][i] for i in ranks.block(len(all_indices[c]))] for c in classes}
     loader = DataLoader(
-        Subset(dataset, indices),
+        Subset(dataset, [i for c in classes for i in mine[c]]),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
     )
-    remaining = {c: len(dataset.class_indices[c]) for c in classes}
-    scorers: dict[str, ClassScorer] = {}
+    remaining = {c: len(mine[c]) for c in classes}
+    scorers = {c: ClassScorer(protocol, detector.map_range) for c in classes}
+    pending = list(classes)  # in dataset order: a class is complete only after every earlier one
+
+    def settle() -> None:
+        while pending and remaining[pending[0]] == 0:
+            name = pending.pop(0)
+            _finish_class(
+                name, scorers.pop(name), dataset.classes.index(name), per_class, ranks, device, cache
+            )
+
     with_masks = dataset.has_masks
     n_images = 0
+    chunk = batch_size
+    settle()  # classes of which this rank has no image
     for batch in _progress(loader, progress, f"{detector.name} on {dataset_id or 'dataset'}"):
         images = batch["image"].to(device, non_blocking=True)
         with torch.no_grad(), autocast(device, precision):
-            prediction = detector(images, list(batch["prompt_name"]))
+            prediction, chunk = forward_chunked(
+                detector, images, batch["prompt_name"], chunk, split_on_oom=split_on_oom
+            )
         scores = prediction.image_scores.float()
         maps = upsample(prediction.anomaly_maps, protocol.eval_size)
         labels = batch["label"].to(device)
@@ -164,18 +217,66 @@ def _run_classes(
         for name in dict.fromkeys(batch["class_name"]):
             rows = torch.tensor([c == name for c in batch["class_name"]], device=device)
             class_masks = masks[rows] if masks is not None else None
-            scorers.setdefault(name, ClassScorer(protocol, detector.map_range)).update(
-                scores[rows], labels[rows], maps[rows], class_masks
-            )
+            scorers[name].update(scores[rows], labels[rows], maps[rows], class_masks)
             if cache is not None:
                 ids = [s for s, keep in zip(batch["sample_id"], rows.tolist(), strict=True) if keep]
                 cache.add(name, maps[rows], scores[rows], labels[rows], class_masks, ids)
             remaining[name] -= int(rows.sum())
-            if remaining[name] == 0:  # the class is complete: score it, free its pixels, persist it
-                per_class[name] = scorers.pop(name).compute()
-                if cache is not None:
-                    cache.finish(name)
+        settle()
     return n_images
+
+
+def _finish_class(
+    name: str,
+    scorer: ClassScorer,
+    position: int,
+    per_class: dict[str, ClassScores],
+    ranks: Ranks,
+    device: torch.device,
+    cache: PredictionCache | None,
+) -> None:
+    """Score a complete class, free its pixels, persist it; sharded, on the class's owner rank after
+    merging every rank's part in rank order."""
+    if ranks.sharded:
+        owner = ranks.owner(position)
+        part = (scorer.to("cpu"), cache.take(name) if cache is not None else None)
+        parts = distributed.gather_to(part, owner, ranks)
+        if parts is None:  # not the owner
+            return
+        scorer = parts[0][0].to(device)
+        for other, _ in parts[1:]:
+            scorer.merge(other.to(device))
+        if cache is not None:
+            cache.put(name, [p[1] for p in parts])
+    per_class[name] = scorer.compute()
+    if cache is not None:
+        cache.finish(name)
+
+
+def _resolve_batch_size(
+    requested: int | str,
+    detector: Detector,
+    dataset: AnomalyDataset,
+    classes: list[str],
+    protocol: Protocol,
+    device: torch.device,
+    precision: str,
+) -> int:
+    if requested != "auto":
+        return int(requested)
+    if not classes:
+        return 1
+    indices = dataset.class_indices
+    sizes = [len(indices[c]) for c in classes]
+    return auto_batch_size(
+        detector,
+        device,
+        eval_size=protocol.eval_size,
+        class_name=str(dataset.manifest["prompt_name"].iloc[indices[classes[0]][0]]),
+        precision=precision,
+        largest_class=max(sizes) if dataset.has_masks and protocol.pixel_mode == "exact" else 0,
+        limit=min(MAX_BATCH_SIZE, sum(sizes)),
+    )
 
 
 def score_class(

@@ -88,25 +88,45 @@ def run_plan(
     epochs: int | None = None,
     seed: int = 111,
     device: str = "auto",
-    batch_size: int = 8,
+    batch_size: int | str = "auto",
+    num_workers: int | str = "auto",
     quiet: bool = False,
     on_unit: Any = None,
 ) -> list[Unit]:
-    """Run every unit that is not done, in order; returns the units that ran."""
+    """Run every unit that is not done, in order; returns the units that ran.
+
+    Under ``torchrun`` rank 0 alone trains (the others wait) and every rank takes part in evaluating.
+    """
+    from zsad_bench.engine import distributed
+
     missing = missing_datasets(units)
     if missing:
         commands = "; ".join(f"zsad datasets download {d}" for d in missing)
         raise ZsadError(f"datasets not prepared: {', '.join(missing)}; first run: {commands}")
+    distributed.setup(device)
+    ranks = distributed.current()
     ran = []
     for unit in units:
         if unit.done:
             continue
-        if on_unit is not None:
+        if on_unit is not None and ranks.main:
             on_unit(unit)
         if unit.kind == "train":
+            if not ranks.main:
+                distributed.barrier(ranks)  # until rank 0 has written the checkpoint
+                ran.append(unit)
+                continue
             _train(
-                unit, backbone=backbone, options=options, epochs=epochs, seed=seed, device=device, quiet=quiet
+                unit,
+                backbone=backbone,
+                options=options,
+                epochs=epochs,
+                seed=seed,
+                device=device,
+                num_workers=num_workers,
+                quiet=quiet,
             )
+            distributed.barrier(ranks)
         else:
             _evaluate(
                 unit,
@@ -115,6 +135,7 @@ def run_plan(
                 options=options,
                 device=device,
                 batch_size=batch_size,
+                num_workers=num_workers,
                 quiet=quiet,
             )
         ran.append(unit)
@@ -129,6 +150,7 @@ def _train(
     epochs: int | None,
     seed: int,
     device: str,
+    num_workers: int | str,
     quiet: bool,
 ) -> None:
     import json
@@ -137,6 +159,7 @@ def _train(
 
     from zsad_bench._factory import load_dataset, load_model, model_class
     from zsad_bench.api import TrainConfig
+    from zsad_bench.engine.batching import auto_num_workers, parse_num_workers
     from zsad_bench.engine.runtime import resolve_device
     from zsad_bench.training import fit
 
@@ -148,8 +171,12 @@ def _train(
     data = load_dataset(
         unit.dataset, split="test", transform=detector.transform(), mask_size=detector.input_size
     )
+    workers = parse_num_workers(num_workers)
     config = TrainConfig(
-        epochs=epochs or model_class(unit.model).epochs_for(unit.dataset), seed=seed, device=str(torch_device)
+        epochs=epochs or model_class(unit.model).epochs_for(unit.dataset),
+        seed=seed,
+        device=str(torch_device),
+        num_workers=auto_num_workers(torch_device) if workers == "auto" else int(workers),
     )
     report = fit(detector, data, config, device=torch_device, progress=not quiet)
     # written next to the final folder and renamed: a checkpoint folder that exists is complete
@@ -172,7 +199,8 @@ def _evaluate(
     backbone: str | None,
     options: dict[str, Any] | None,
     device: str,
-    batch_size: int,
+    batch_size: int | str,
+    num_workers: int | str,
     quiet: bool,
 ) -> None:
     from zsad_bench.engine.runner import execute
@@ -187,6 +215,7 @@ def _evaluate(
         protocol_name=protocol.name,
         device=device,
         batch_size=batch_size,
+        num_workers=num_workers,
         options={} if unit.checkpoint else (options or {}),
         quiet=quiet,
     )

@@ -35,9 +35,9 @@ def execute(
     protocol_name: str = "default",
     protocol_overrides: dict[str, Any] | None = None,
     device: str = "auto",
-    batch_size: int = 8,
+    batch_size: int | str = "auto",
     precision: str = "auto",
-    num_workers: int = 0,
+    num_workers: int | str = "auto",
     seed: int = 0,
     options: dict[str, Any] | None = None,
     ci: float | None = None,
@@ -48,6 +48,9 @@ def execute(
 ) -> list[Path]:
     """Validate every name first (so a typo fails before any work), then run each unit.
 
+    Under ``torchrun`` every rank takes part in each evaluation (see ``engine.distributed``) and rank 0
+    alone writes the result files (the others return an empty list).
+
     With ``cache``, predictions go to ``OUT/predictions/<model>__<dataset>/``; classes already there
     under the same key (same detector, weights, data and size) are not run again.
     """
@@ -56,8 +59,8 @@ def execute(
     from zsad_bench._factory import get_dataset_spec, get_protocol, load_dataset, load_model, model_class
     from zsad_bench.engine import evaluate
     from zsad_bench.engine.cache import PredictionCache, cache_key
+    from zsad_bench.engine.distributed import current, setup
     from zsad_bench.engine.few_shot import remember_references
-    from zsad_bench.engine.runtime import resolve_device
 
     quiet_libraries()
     if not model_names or not dataset_ids:
@@ -67,7 +70,9 @@ def execute(
             raise ZsadError(f"model '{name}' has no few-shot mode; run it without --shots")
     specs = [get_dataset_spec(d) for d in dataset_ids]
     protocol = get_protocol(protocol_name).with_overrides(**(protocol_overrides or {}))
-    torch_device = resolve_device(device)
+    torch_device = setup(device)  # under torchrun: joins the process group, takes this rank's GPU
+    ranks = current()
+    quiet = quiet or not ranks.main  # one voice: rank 0
 
     written = []
     for name in model_names:
@@ -124,6 +129,8 @@ def execute(
                 seed=seed,
             )
             result.shots = shots
+            if not ranks.main:  # every rank holds the same result; rank 0 writes it
+                continue
             if predictions is not None:  # relative to the results folder, so the folder can move
                 result.predictions["folder"] = str(predictions.folder.relative_to(out))
             path = result.write(out)

@@ -52,6 +52,18 @@ class ClassScorer:
         self.pixel.update(maps, masks)
         self.n_images += len(scores)
 
+    def merge(self, other: ClassScorer) -> ClassScorer:
+        """Append ``other``'s images after this one's (a shard of the same class); returns ``self``."""
+        self.image.merge(other.image)
+        self.pixel.merge(other.pixel)  # type: ignore[arg-type]
+        self.n_images += other.n_images
+        return self
+
+    def to(self, device: torch.device | str) -> ClassScorer:
+        self.image.to(device)
+        self.pixel.to(device)
+        return self
+
     def compute(self) -> ClassScores:
         image, pixel = self.image.compute(), self.pixel.compute()
         scores, labels = self.image.tensors()

@@ -59,6 +59,12 @@ class ImageAccumulator:
         self._labels.extend(other._labels)
         return self
 
+    def to(self, device: torch.device | str) -> ImageAccumulator:
+        """Move the stored state to ``device`` (e.g. to the CPU before sending it to another rank)."""
+        self._scores = [s.to(device) for s in self._scores]
+        self._labels = [y.to(device) for y in self._labels]
+        return self
+
     def _consolidate(self) -> tuple[Tensor, Tensor]:
         # Keep the concatenation so a second compute() does not copy again.
         self._scores, self._labels = [_concat(self._scores)], [_concat(self._labels)]
@@ -152,6 +158,12 @@ class PixelAccumulator:
         self._regions.extend(torch.where(r > 0, r + offset, r) if offset else r for r in other._regions)
         self._n_regions += other._n_regions
         self._n_images += other._n_images
+        return self
+
+    def to(self, device: torch.device | str) -> PixelAccumulator:
+        """Move the stored pixels to ``device``."""
+        self._scores = [s.to(device) for s in self._scores]
+        self._regions = [r.to(device) for r in self._regions]
         return self
 
     @property

@@ -92,6 +92,12 @@ class HistogramPixelAccumulator:
             self._pro += pro.to(self._neg.device)
         self._n_regions += n_new
 
+    def to(self, device: torch.device | str) -> HistogramPixelAccumulator:
+        """Move the histograms to ``device``."""
+        if self._neg is not None:
+            self._neg, self._pos, self._pro = self._neg.to(device), self._pos.to(device), self._pro.to(device)
+        return self
+
     def merge(self, other: HistogramPixelAccumulator) -> HistogramPixelAccumulator:
         if (other.bins, other.value_range, other.fpr_limit) != (self.bins, self.value_range, self.fpr_limit):
             raise ValueError("cannot merge histogram accumulators with different bins, range or limit")

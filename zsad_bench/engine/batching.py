@@ -1,0 +1,205 @@
+"""Batch size and loader workers: ``--batch-size auto`` and ``--num-workers auto``.
+
+On a GPU, ``auto`` probes the detector with dummy batches at its input size — doubling until the device
+runs out of memory, then bisecting — and keeps the largest batch that fits. The probe runs under a
+memory cap that leaves room for what evaluation holds besides the forward pass: the pixel accumulators
+of the largest class (8 bytes per pixel at the evaluation size) and a fixed margin against
+fragmentation. During the run a batch that still does not fit is split in halves (``forward_chunked``),
+so a misjudged probe costs speed, never the run. On the CPU there is nothing to probe (running out of
+memory kills the process instead of raising), and larger batches do not run faster: ``auto`` is 8.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import torch
+
+from zsad_bench.api import Detector, Prediction
+from zsad_bench.engine.runtime import autocast
+from zsad_bench.errors import ZsadError
+from zsad_bench.maps import upsample
+
+__all__ = [
+    "CPU_BATCH_SIZE",
+    "MAX_BATCH_SIZE",
+    "auto_batch_size",
+    "auto_num_workers",
+    "find_batch_size",
+    "forward_chunked",
+    "is_out_of_memory",
+    "parse_batch_size",
+    "parse_num_workers",
+    "probe_budget",
+]
+
+CPU_BATCH_SIZE = 8
+MAX_BATCH_SIZE = 512  # beyond this a GPU gains no throughput and the loader's first batch arrives late
+FRAGMENTATION_MARGIN = 0.10  # fraction of the device kept free for the caching allocator's leftovers
+ACCUMULATOR_BYTES_PER_PIXEL = 8  # float32 score + int32 region id (metrics/accumulators.py)
+
+
+def parse_batch_size(value: int | str) -> int | str:
+    """``auto`` or a positive integer (also from a string); anything else is a one-line error."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1 or (isinstance(value, float) and not value.is_integer()):
+        raise ZsadError(f"batch size '{value}' is not a positive integer or 'auto'")
+    return size
+
+
+def parse_num_workers(value: int | str) -> int | str:
+    """``auto`` or an integer >= 0."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = -1
+    if workers < 0:
+        raise ZsadError(f"number of loader workers '{value}' is not an integer >= 0 or 'auto'")
+    return workers
+
+
+def auto_num_workers(device: torch.device) -> int:
+    """Loader workers for ``auto``: on a GPU, one per usable core up to 8 (decoding feeds the device);
+    on the CPU none, since workers would compete with the model for the same cores."""
+    if device.type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores - 1))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A device allocation failure (CUDA's error class, or the message other backends raise)."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def find_batch_size(fits: Callable[[int], bool], limit: int, start: int = 1) -> int:
+    """The largest ``b`` in ``[1, limit]`` with ``fits(b)``, assuming fitting is monotone in ``b``.
+
+    Doubles from ``start`` until a size fails or ``limit`` is reached, then bisects between the last
+    size that fitted and the first that did not: O(log limit) calls. Returns 0 if not even 1 fits.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    good = 0
+    size = max(1, min(start, limit))
+    while fits(size):  # grow
+        good = size
+        if size == limit:
+            return limit
+        size = min(size * 2, limit)
+    bad = size
+    while bad - good > 1:  # bisect: good fits (or is 0), bad does not
+        middle = (good + bad) // 2
+        if fits(middle):
+            good = middle
+        else:
+            bad = middle
+    return good
+
+
+def probe_budget(total_bytes: int, largest_class: int, eval_size: int) -> int:
+    """Bytes the probe's forward pass may peak at: the device minus the fragmentation margin minus the
+    pixel accumulators of the largest class. Refuses (one line) when under a fifth of the device is left."""
+    reserved = largest_class * eval_size * eval_size * ACCUMULATOR_BYTES_PER_PIXEL
+    budget = int(total_bytes * (1.0 - FRAGMENTATION_MARGIN)) - reserved
+    if budget < total_bytes // 5:
+        raise ZsadError(
+            f"the largest class ({largest_class} images at {eval_size} px) needs "
+            f"{reserved / 2**30:.1f} GiB for exact pixel metrics, too much of this GPU's "
+            f"{total_bytes / 2**30:.1f} GiB; use --pixel-mode histogram (fixed memory) or a smaller "
+            "--eval-size"
+        )
+    return budget
+
+
+def auto_batch_size(
+    detector: Detector,
+    device: torch.device,
+    *,
+    eval_size: int,
+    class_name: str,
+    precision: str = "auto",
+    largest_class: int = 0,
+    limit: int = MAX_BATCH_SIZE,
+) -> int:
+    """The batch size ``auto`` stands for: probed on a GPU (see the module docstring), 8 elsewhere.
+
+    largest_class: images in the largest class, whose accumulators the probe leaves room for.
+    limit: no larger batch is tried (also pass the dataset size: a batch beyond it is never formed).
+    """
+    if device.type != "cuda":
+        return min(CPU_BATCH_SIZE, max(1, limit))
+    budget = probe_budget(torch.cuda.get_device_properties(device).total_memory, largest_class, eval_size)
+    size = detector.input_size
+
+    def fits(batch: int) -> bool:
+        images = torch.zeros(batch, 3, size, size, device=device)
+        try:
+            with torch.no_grad(), autocast(device, precision):
+                prediction = detector(images, [class_name] * batch)
+            upsample(prediction.anomaly_maps, eval_size)
+            torch.cuda.synchronize(device)
+            return torch.cuda.max_memory_allocated(device) <= budget
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            return False
+        finally:
+            del images
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    best = find_batch_size(fits, limit, start=8)
+    if best == 0:
+        raise ZsadError(
+            f"not even one image fits in GPU memory for {detector.name} at {size} px; "
+            "use a smaller image size or another device"
+        )
+    return best
+
+
+def forward_chunked(
+    detector: Detector,
+    images: torch.Tensor,
+    class_names: Sequence[str],
+    chunk: int,
+    *,
+    split_on_oom: bool,
+) -> tuple[Prediction, int]:
+    """``detector(images, class_names)`` in pieces of at most ``chunk`` images.
+
+    With ``split_on_oom`` a piece that runs out of device memory is retried in halves (down to one
+    image); returns the prediction for all images and the chunk size that worked, to reuse next time.
+    """
+    while True:
+        try:
+            parts = [
+                detector(images[i : i + chunk], list(class_names[i : i + chunk]))
+                for i in range(0, len(images), chunk)
+            ]
+            break
+        except Exception as exc:
+            if not (split_on_oom and is_out_of_memory(exc)) or chunk == 1:
+                raise
+            chunk = max(1, chunk // 2)
+            if images.is_cuda:
+                torch.cuda.empty_cache()
+    if len(parts) == 1:
+        return parts[0], chunk
+    joined = Prediction(
+        image_scores=torch.cat([p.image_scores for p in parts]),
+        anomaly_maps=torch.cat([p.anomaly_maps for p in parts]),
+    )
+    return joined, chunk
