@@ -10,13 +10,15 @@ running the model (an interrupted run resumes where it stopped).
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Subset, default_collate
 
 from zsad_bench.api import Detector
 from zsad_bench.data.dataset import AnomalyDataset
@@ -35,6 +37,7 @@ from zsad_bench.engine.runtime import autocast, environment, peak_memory_mb, res
 from zsad_bench.engine.scoring import ClassScorer, ClassScores, metric_variants, summarise
 from zsad_bench.errors import ZsadError
 from zsad_bench.maps import upsample
+from zsad_bench.metrics.regions import label_masks
 from zsad_bench.protocols import Protocol
 from zsad_bench.protocols import default as default_protocol
 from zsad_bench.report.schema import RunResult
@@ -181,12 +184,14 @@ def _run_classes(
         return 0
     all_indices = dataset.class_indices
     mine = {c: [all_indices[c][i] for i in ranks.block(len(all_indices[c]))] for c in classes}
+    with_masks = dataset.has_masks
     loader = DataLoader(
         Subset(dataset, [i for c in classes for i in mine[c]]),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
+        collate_fn=partial(collate_labelled, label=with_masks),
     )
     remaining = {c: len(mine[c]) for c in classes}
     scorers = {c: ClassScorer(protocol, detector.map_range) for c in classes}
@@ -199,7 +204,6 @@ def _run_classes(
                 name, scorers.pop(name), dataset.classes.index(name), per_class, ranks, device, cache
             )
 
-    with_masks = dataset.has_masks
     n_images = 0
     chunk = batch_size
     settle()  # classes of which this rank has no image
@@ -212,18 +216,38 @@ def _run_classes(
         scores = prediction.image_scores.float()
         maps = upsample(prediction.anomaly_maps, protocol.eval_size)
         labels = batch["label"].to(device)
-        masks = batch["mask"].to(device, non_blocking=True) if with_masks else None
+        regions = batch["regions"].to(device, non_blocking=True) if with_masks else None
         n_images += len(images)
-        for name in dict.fromkeys(batch["class_name"]):
-            rows = torch.tensor([c == name for c in batch["class_name"]], device=device)
-            class_masks = masks[rows] if masks is not None else None
-            scorers[name].update(scores[rows], labels[rows], maps[rows], class_masks)
+        for name, start, stop in _runs(batch["class_name"]):  # a class's rows are contiguous
+            class_regions = regions.rows(start, stop) if regions is not None else None
+            rows = slice(start, stop)
+            scorers[name].update(scores[rows], labels[rows], maps[rows], class_regions)
             if cache is not None:
-                ids = [s for s, keep in zip(batch["sample_id"], rows.tolist(), strict=True) if keep]
+                class_masks = class_regions.masks() if class_regions is not None else None
+                ids = list(batch["sample_id"][start:stop])
                 cache.add(name, maps[rows], scores[rows], labels[rows], class_masks, ids)
-            remaining[name] -= int(rows.sum())
+            remaining[name] -= stop - start
         settle()
     return n_images
+
+
+def collate_labelled(items: list[dict[str, Any]], label: bool) -> dict[str, Any]:
+    """The default collation, plus the masks' regions labelled (``regions``) when ``label``: this runs in
+    the loader's worker processes, so connected-component labelling (scipy, ~2 ms per 518² mask) stays
+    off the main process that feeds the GPU."""
+    batch = default_collate(items)
+    if label:
+        batch["regions"] = label_masks(batch["mask"])
+    return batch
+
+
+def _runs(names: list[str]) -> Iterator[tuple[str, int, int]]:
+    """``(name, start, stop)`` of each run of equal consecutive names."""
+    start = 0
+    for name, group in itertools.groupby(names):
+        stop = start + len(list(group))
+        yield name, start, stop
+        start = stop
 
 
 def _finish_class(

@@ -11,6 +11,7 @@ import torch
 
 from zsad_bench.metrics import ImageAccumulator, MetricResult, PixelAccumulator, bootstrap_image_metrics
 from zsad_bench.metrics.histogram import HistogramPixelAccumulator
+from zsad_bench.metrics.regions import LabelledMasks
 from zsad_bench.protocols import Protocol
 from zsad_bench.report.schema import IMAGE_METRICS, METRICS, PIXEL_METRICS
 
@@ -45,9 +46,14 @@ class ClassScorer:
         self.n_images = 0
 
     def update(
-        self, scores: torch.Tensor, labels: torch.Tensor, maps: torch.Tensor, masks: torch.Tensor | None
+        self,
+        scores: torch.Tensor,
+        labels: torch.Tensor,
+        maps: torch.Tensor,
+        masks: torch.Tensor | LabelledMasks | None,
     ) -> None:
-        """scores, labels: (B,); maps: (B, S, S) float32; masks: (B, S, S) bool or None (no masks)."""
+        """scores, labels: (B,); maps: (B, S, S) float32; masks: (B, S, S) bool, already labelled, or None
+        (no masks)."""
         self.image.update(scores, labels)
         self.pixel.update(maps, masks)
         self.n_images += len(scores)

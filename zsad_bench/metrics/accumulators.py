@@ -12,11 +12,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zsad_bench.metrics._inputs import as_labels, as_masks, as_scores
+from zsad_bench.metrics._inputs import as_labels, as_scores
 from zsad_bench.metrics.aupro import check_aupro_variant
 from zsad_bench.metrics.image import image_metrics_from_tensors
 from zsad_bench.metrics.pixel import NO_MASKS, PIXEL_KEYS, check_fpr_limit, pixel_metrics_from_regions
-from zsad_bench.metrics.regions import label_regions_counted
+from zsad_bench.metrics.regions import LabelledMasks, labelled
 from zsad_bench.metrics.result import MetricResult
 
 __all__ = ["ImageAccumulator", "PixelAccumulator"]
@@ -128,15 +128,15 @@ class PixelAccumulator:
             )
         self._has_masks = has_masks
 
-    def update(self, maps: Tensor | Any, masks: Tensor | Any | None) -> None:
-        """Add a batch. maps: (B, H, W) floating. masks: (B, H, W) bool (non-zero = anomalous) or None."""
+    def update(self, maps: Tensor | Any, masks: Tensor | LabelledMasks | Any | None) -> None:
+        """Add a batch. maps: (B, H, W) floating. masks: (B, H, W) bool (non-zero = anomalous), the same
+        already labelled (``LabelledMasks``), or None."""
         scores = as_scores(maps, "maps", ndim=3)
         self._set_has_masks(masks is not None)
         self._n_images += scores.shape[0]
         if masks is None:
             return
-        gt = as_masks(masks, "masks", scores.shape)
-        regions, n_new = label_regions_counted(gt)
+        regions, n_new = labelled(masks, scores.shape)
         regions = regions.to(scores.device).reshape(-1)
         if self._n_regions:
             regions = torch.where(regions > 0, regions + self._n_regions, regions)

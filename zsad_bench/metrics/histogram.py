@@ -22,10 +22,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zsad_bench.metrics._inputs import as_masks, as_scores, check_no_nan
+from zsad_bench.metrics._inputs import as_scores, check_no_nan
 from zsad_bench.metrics.curve import Curve
 from zsad_bench.metrics.pixel import NO_MASKS, PIXEL_KEYS, check_fpr_limit
-from zsad_bench.metrics.regions import label_regions_counted
+from zsad_bench.metrics.regions import labelled
 from zsad_bench.metrics.result import MetricResult
 
 __all__ = ["HistogramPixelAccumulator"]
@@ -74,7 +74,7 @@ class HistogramPixelAccumulator:
         self._n_images += scores.shape[0]
         if masks is None:
             return
-        regions, n_new = label_regions_counted(as_masks(masks, "masks", scores.shape))
+        regions, n_new = labelled(masks, scores.shape)
         regions = regions.to(scores.device).reshape(-1).to(torch.int64)
         index = self._bin(scores.reshape(-1))
         sizes = torch.bincount(regions)

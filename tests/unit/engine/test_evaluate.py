@@ -96,3 +96,12 @@ def test_mask_size_mismatch_is_a_clear_error(clip, dataset):
 
     with pytest.raises(ZsadError, match="evaluates at 518 px"):
         evaluate(clip, dataset, default, progress=False)
+
+
+def test_loader_workers_label_regions_with_identical_metrics(clip, dataset):
+    # num_workers=2: the collate function (region labelling) runs in worker processes
+    protocol = default.with_eval_size(EVAL)
+    inline = evaluate(clip, dataset, protocol, batch_size=5, num_workers=0, progress=False)
+    workers = evaluate(clip, dataset, protocol, batch_size=5, num_workers=2, progress=False)
+    assert workers.timings["num_workers"] == 2
+    assert workers.per_class == inline.per_class

@@ -71,3 +71,45 @@ def test_stays_on_the_masks_device() -> None:
     regions = label_regions(masks)
     assert regions.device == masks.device
     assert int(regions.sum()) == 1
+
+
+def _random_masks(seed: int, n: int = 6, size: int = 24) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    masks = rng.random((n, size, size)) > 0.93
+    masks[1] = False  # a normal image between anomalous ones
+    return torch.from_numpy(masks)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_label_masks_counts_each_images_regions(seed: int) -> None:
+    from zsad_bench.metrics.regions import label_masks
+
+    masks = _random_masks(seed)
+    labelled = label_masks(masks)
+    eight = np.ones((3, 3), dtype=bool)
+    expected = [scipy.ndimage.label(m.numpy(), structure=eight)[1] for m in masks]
+    assert labelled.per_image.tolist() == expected and labelled.n_regions == sum(expected)
+    assert torch.equal(labelled.ids, label_regions(masks)) and torch.equal(labelled.masks(), masks)
+    for start, stop in [(0, 6), (2, 5), (3, 4), (5, 6), (4, 4)]:
+        part = labelled.rows(start, stop)  # renumbered from 1, as if the slice had been labelled alone
+        assert torch.equal(part.ids, label_regions(masks[start:stop]))
+        assert part.per_image.tolist() == expected[start:stop]
+
+
+@pytest.mark.parametrize("histogram", [False, True])
+def test_accumulators_take_labelled_masks_with_identical_results(histogram: bool) -> None:
+    from zsad_bench.metrics import PixelAccumulator
+    from zsad_bench.metrics.histogram import HistogramPixelAccumulator
+    from zsad_bench.metrics.regions import label_masks
+
+    masks = _random_masks(7)
+    maps = torch.rand(masks.shape) + masks * 0.3
+    maps = maps / maps.max()
+    make = HistogramPixelAccumulator if histogram else PixelAccumulator
+    plain, labelled = make(), make()
+    for start, stop in [(0, 2), (2, 5), (5, 6)]:
+        plain.update(maps[start:stop], masks[start:stop])
+        labelled.update(maps[start:stop], label_masks(masks).rows(start, stop))
+    assert dict(plain.compute()) == dict(labelled.compute())
+    with pytest.raises(ValueError, match="shape"):
+        make().update(maps[:2], label_masks(masks[:3]))
