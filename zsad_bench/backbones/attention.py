@@ -4,7 +4,9 @@
 the fused kernels reject) materialises the L x L score matrix of every head: 1370 tokens at 518 px. Running
 the block's own projections around ``F.scaled_dot_product_attention`` instead lets PyTorch pick a fused
 kernel (flash or memory-efficient attention on GPUs, the flash kernel on CPUs) in both attention paths of
-the image tower: the original Q-K attention and AnomalyCLIP's V-V attention (``dual_path``).
+the image tower: the original Q-K attention and AnomalyCLIP's V-V attention (``dual_path``). In the text
+tower, which runs once per training step, it also replaces ``nn.MultiheadAttention``'s Python path (~60
+small operations per block, each a kernel launch on a GPU) with ~10.
 """
 
 from __future__ import annotations
@@ -39,9 +41,17 @@ def project_out(attn: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
     return F.linear(merge_heads(x), attn.out_proj.weight, attn.out_proj.bias)
 
 
-def self_attention(attn: nn.MultiheadAttention, z: torch.Tensor) -> torch.Tensor:
-    """What ``attn(z, z, z, need_weights=False)[0]`` computes (no mask, no dropout), through fused SDPA."""
-    return project_out(attn, F.scaled_dot_product_attention(*qkv(attn, z)))
+def self_attention(
+    attn: nn.MultiheadAttention, z: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """What ``attn(z, z, z, need_weights=False, attn_mask=mask)[0]`` computes (no dropout), through SDPA.
+
+    mask: ``(L, L)`` additive float mask (the text tower's causal mask) or None.
+    """
+    q, k, v = qkv(attn, z)
+    if mask is not None:
+        mask = mask.to(q.dtype)
+    return project_out(attn, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
 
 
 def plain_block(block: nn.Module) -> bool:
@@ -59,7 +69,7 @@ def plain_block(block: nn.Module) -> bool:
     )
 
 
-def run_plain_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``block(x)`` for a batch-first ``(B, L, W)`` stream and a ``plain_block``: attention, then MLP."""
-    x = x + block.ls_1(self_attention(block.attn, block.ln_1(x)))
+def run_plain_block(block: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``block(x, attn_mask=mask)`` for a batch-first ``(B, L, W)`` stream and a ``plain_block``."""
+    x = x + block.ls_1(self_attention(block.attn, block.ln_1(x), mask))
     return x + block.ls_2(block.mlp(block.ln_2(x)))

@@ -132,6 +132,8 @@ class ClipBackbone(nn.Module):
         transformer = self.model.transformer
         block = transformer.resblocks[index - 1]
         mask = self.model.attn_mask
+        if plain_block(block):
+            return run_plain_block(block, x, mask)
         if transformer.batch_first:
             return block(x, attn_mask=mask)
         return block(x.transpose(0, 1), attn_mask=mask).transpose(0, 1)

@@ -50,3 +50,14 @@ def test_the_image_tower_uses_fused_attention_and_no_score_matrices(tiny_backbon
     dual = _ops(lambda: encode_image_dual_path(tiny_backbone, images, n - 3, (n,)))
     assert dual["aten::scaled_dot_product_attention"] == n + 4  # V-V attention in the last 4 blocks
     assert dual["aten::_native_multi_head_attention"] == 0 and dual["aten::bmm"] == 0
+
+
+def test_text_blocks_with_the_causal_mask_equal_open_clip(tiny_backbone):
+    torch.manual_seed(0)
+    mask = tiny_backbone.model.attn_mask
+    x = torch.randn(2, mask.shape[0], tiny_backbone.model.token_embedding.embedding_dim)
+    for index, block in enumerate(tiny_backbone.model.transformer.resblocks, start=1):
+        expected = block(x, attn_mask=mask)
+        torch.testing.assert_close(tiny_backbone.run_text_block(index, x), expected, rtol=1e-5, atol=1e-5)
+    ops = _ops(lambda: tiny_backbone.run_text_block(1, x))
+    assert ops["aten::scaled_dot_product_attention"] == 1 and ops["aten::_native_multi_head_attention"] == 0
