@@ -24,9 +24,9 @@ from zsad_bench.api import Detector
 from zsad_bench.data.dataset import AnomalyDataset
 from zsad_bench.engine import distributed
 from zsad_bench.engine.batching import (
-    MAX_BATCH_SIZE,
     auto_batch_size,
     auto_num_workers,
+    batch_limit,
     forward_chunked,
     parse_batch_size,
     parse_num_workers,
@@ -94,10 +94,12 @@ def evaluate(
             cache.prepare()  # before any rank writes a class file
         distributed.barrier(ranks)
     per_class: dict[str, ClassScores] = {}
-    requested = parse_batch_size(batch_size)
-    batch_size = _resolve_batch_size(requested, detector, dataset, todo, protocol, device, precision)
     workers = parse_num_workers(num_workers)
     num_workers = auto_num_workers(device) if workers == "auto" else workers
+    requested = parse_batch_size(batch_size)
+    batch_size = _resolve_batch_size(
+        requested, detector, dataset, todo, protocol, device, precision, num_workers, ranks
+    )
 
     reset_peak_memory(device)
     start = time.perf_counter()
@@ -285,6 +287,8 @@ def _resolve_batch_size(
     protocol: Protocol,
     device: torch.device,
     precision: str,
+    num_workers: int,
+    ranks: Ranks,
 ) -> int:
     if requested != "auto":
         return int(requested)
@@ -299,7 +303,7 @@ def _resolve_batch_size(
         class_name=str(dataset.manifest["prompt_name"].iloc[indices[classes[0]][0]]),
         precision=precision,
         largest_class=max(sizes) if dataset.has_masks and protocol.pixel_mode == "exact" else 0,
-        limit=min(MAX_BATCH_SIZE, sum(sizes)),
+        limit=batch_limit(sum(len(ranks.block(n)) for n in sizes), num_workers),
     )
 
 

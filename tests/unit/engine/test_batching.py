@@ -10,8 +10,10 @@ from zsad_bench.engine import evaluate
 from zsad_bench.engine.batching import (
     ACCUMULATOR_BYTES_PER_PIXEL,
     CPU_BATCH_SIZE,
+    MAX_BATCH_SIZE,
     auto_batch_size,
     auto_num_workers,
+    batch_limit,
     find_batch_size,
     forward_chunked,
     is_out_of_memory,
@@ -49,6 +51,12 @@ def test_find_batch_size_returns_the_largest_fitting_size(limit, start):
 def test_find_batch_size_rejects_an_empty_range():
     with pytest.raises(ValueError):
         find_batch_size(lambda b: True, 0)
+
+
+def test_batch_limit_keeps_every_loader_worker_busy():
+    assert batch_limit(1725, 8) == MAX_BATCH_SIZE  # MVTec: 216 images a worker, capped
+    assert batch_limit(200, 8) == 25  # a small dataset: one batch for each of the 8 workers
+    assert batch_limit(5, 0) == 5 and batch_limit(5, 8) == 1 and batch_limit(0, 4) == 1
 
 
 def test_probe_budget_reserves_the_largest_class_accumulators():
