@@ -40,6 +40,7 @@ import scipy.ndimage
 import sklearn
 import sklearn.metrics
 import torch
+from _results import RESULTS, write_section
 from _synthetic_maps import map_batches
 
 from zsad_bench.metrics import PixelAccumulator, pixel_metrics
@@ -60,7 +61,6 @@ REPO = Path(__file__).resolve().parent.parent
 METRICS_SOURCE_HASH = hashlib.sha256(
     b"".join(p.read_bytes() for p in sorted((REPO / "zsad_bench" / "metrics").glob("*.py")))
 ).hexdigest()[:12]
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
 
 
 @dataclass(frozen=True)
@@ -443,26 +443,6 @@ def report(
     return "\n".join(lines)
 
 
-def write_results(text: str, device: torch.device) -> None:
-    """Replace (or append) this script's section for ``device`` in benchmarks/RESULTS.md."""
-    begin, end = f"<!-- metrics-{device.type}:begin -->", f"<!-- metrics-{device.type}:end -->"
-    section = f"{begin}\n## Metrics — {device.type} (benchmarks/metrics.py)\n\n{text}\n{end}"
-    old = (
-        RESULTS.read_text()
-        if RESULTS.exists()
-        else (
-            "# Benchmark results\n\nFigures written by the scripts in `benchmarks/`, each section with the "
-            "machine it ran on. Rerunning a script replaces its section.\n"
-        )
-    )
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + section + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke test: 3 classes × 20 maps at 256²")
@@ -502,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(workload, device, machine(device, load_at_start), mv, sk, rs)
     print(text)
     if args.write_results:
-        write_results(text, device)
+        write_section(f"metrics-{device.type}", f"## Metrics — {device.type} (benchmarks/metrics.py)", text)
         _log(f"wrote {RESULTS.relative_to(REPO)}")
     return 0
 
