@@ -84,8 +84,8 @@ def main() -> None:
         f"(**{15 * plain / fifteen_cached:.1f}x**)",
         f"- one cached step (batch {args.batch_size}: text tower forward and backward, loss, Adam): "
         f"{1000 * cached_epoch / steps:.1f} ms over {steps} steps an epoch; it is {ops} tensor operations "
-        "(dispatcher level, views excluded), so on a GPU it is bound by launching them (~5-10 µs each in "
-        "eager mode) and shrinks far less there than the forward pass does",
+        "(dispatcher level, views excluded): on a GPU its time is set by launching them (~5-10 µs each in "
+        "eager mode), not by arithmetic",
         f"- 15 epochs with the cache = **{fifteen_cached / forward:.2f}** forward passes over the training "
         "set (target <= 1.5 on a GPU at 518 px)",
     ]
