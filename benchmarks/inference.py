@@ -52,7 +52,7 @@ from zsad_bench._factory import get_dataset_spec, model_class
 from zsad_bench.api import Detector, TrainConfig
 from zsad_bench.backbones.spec import TINY_CONFIG, TINY_NAME, parse_backbone
 from zsad_bench.data import AnomalyDataset, read_manifest, synthetic
-from zsad_bench.engine.batching import parse_batch_size
+from zsad_bench.engine.batching import auto_num_workers, parse_batch_size
 from zsad_bench.errors import ZsadError
 from zsad_bench.protocols import Protocol, anomalyclip_paper
 from zsad_bench.protocols import default as default_protocol
@@ -97,7 +97,7 @@ def defaults(device: torch.device, quick: bool) -> Workload:
         return Workload(("anomalyclip",), TINY_NAME, 4, 4, 64, 4, 0, input_size=224)
     if device.type == "cuda":
         return Workload(
-            tuple(zsad_bench.list_models()), "real", 512, 16, 256, "auto", min(8, os.cpu_count() or 1),
+            tuple(zsad_bench.list_models()), "real", 512, 16, 256, "auto", auto_num_workers(device),
             warmup_images=64, count_real_flops=True,
         )  # fmt: skip
     return Workload(tuple(zsad_bench.list_models()), TINY_NAME, 8, 8, 256, 8, 0)
@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-size", type=_batch_size, help="ours: N or auto (default 8 on CPU, auto on CUDA)"
     )
-    parser.add_argument("--num-workers", type=int, help="ours (default 0 on CPU, min(8, cores) on CUDA)")
+    parser.add_argument("--num-workers", type=int, help="ours (default: as zsad run)")
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (default torch's; 1 is steadier on busy shared cores)"
     )

@@ -52,7 +52,7 @@ def batch_options(func: F) -> F:
         type=WORKERS,
         default="auto",
         show_default=True,
-        help="Data-loader worker processes; auto = up to 8 on a GPU, none on the CPU.",
+        help="Data-loader worker processes; auto = up to 16 on a GPU, none on the CPU.",
     )(func)
     return click.option(
         "--batch-size",

@@ -69,7 +69,7 @@ def evaluate(
     ``engine.batching``), 8 on the CPU. With ``auto`` a batch that runs out of memory is split, not fatal.
     precision: ``auto`` (bf16 autocast on CUDA, fp32 elsewhere), ``bf16`` or ``fp32``. Maps are float32
     from the upsampling on, whatever the precision of the forward pass.
-    num_workers: loader worker processes, or ``auto`` (up to 8 on a GPU, none on the CPU).
+    num_workers: loader worker processes, or ``auto`` (up to 16 on a GPU, none on the CPU).
     ci: confidence level of the image-level bootstrap intervals (e.g. 0.95), ``None`` for none.
     """
     protocol.validate()
