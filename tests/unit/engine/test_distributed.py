@@ -80,6 +80,17 @@ def test_sharded_metrics_equal_one_process(runs, setting, world):
         assert sharded["counts"] == single["counts"]
 
 
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_a_sharded_run_resumes_from_the_cache(runs, world):
+    first = _read(runs / f"world{world}", "exact", 0)
+    classes = sorted(first["per_class"])
+    assert first["from_cache"] == []
+    for rank in range(world):
+        resumed = _read(runs / f"world{world}", "resumed", rank)
+        assert resumed["per_class"] == first["per_class"]
+        assert sorted(resumed["from_cache"]) == sorted(set(classes) - {resumed["missing"]})
+
+
 @pytest.mark.parametrize("world", [2, 3])
 def test_sharded_prediction_cache_equals_one_process(runs, world):
     for setting in ("exact", "small"):
