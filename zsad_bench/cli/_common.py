@@ -29,6 +29,9 @@ class _AutoOrInt(click.ParamType):
     def __init__(self, name: str, minimum: int) -> None:
         self.name, self.minimum = name, minimum
 
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:  # click uppercases the name otherwise
+        return self.name
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
         if isinstance(value, str) and value.strip().lower() == "auto":
             return "auto"
