@@ -73,6 +73,7 @@ def evaluate(
     ci: confidence level of the image-level bootstrap intervals (e.g. 0.95), ``None`` for none.
     """
     protocol.validate()
+    requested, workers = parse_batch_size(batch_size), parse_num_workers(num_workers)  # before any work
     if isinstance(dataset, str):
         from zsad_bench._factory import load_dataset
 
@@ -94,9 +95,7 @@ def evaluate(
             cache.prepare()  # before any rank writes a class file
         distributed.barrier(ranks)
     per_class: dict[str, ClassScores] = {}
-    workers = parse_num_workers(num_workers)
     num_workers = auto_num_workers(device) if workers == "auto" else workers
-    requested = parse_batch_size(batch_size)
     batch_size = _resolve_batch_size(
         requested, detector, dataset, todo, protocol, device, precision, num_workers, ranks
     )

@@ -166,3 +166,14 @@ def test_auto_on_cuda_finds_a_batch_that_runs(session_data_root):
     assert 8 <= size <= 256
     with torch.no_grad():
         detector(torch.zeros(size, 3, 64, 64, device=device), ["x"] * size)
+
+
+def test_a_bad_batch_size_fails_before_anything_is_written(tmp_path, session_data_root):
+    from zsad_bench.engine.cache import PredictionCache
+
+    detector = Fragile()
+    data = load_dataset("synthetic", transform=detector.transform(), mask_size=EVAL, root=session_data_root)
+    cache = PredictionCache(tmp_path / "cache", "key")
+    with pytest.raises(ZsadError, match="batch size"):
+        evaluate(detector, data, default.with_eval_size(EVAL), batch_size="zero", cache=cache, progress=False)
+    assert not (tmp_path / "cache").exists()
