@@ -24,6 +24,7 @@ from zsad_bench.maps import upsample
 __all__ = [
     "CPU_BATCH_SIZE",
     "MAX_BATCH_SIZE",
+    "CudaMemory",
     "auto_batch_size",
     "auto_num_workers",
     "batch_limit",
@@ -32,6 +33,7 @@ __all__ = [
     "is_out_of_memory",
     "parse_batch_size",
     "parse_num_workers",
+    "probe_batch_size",
     "probe_budget",
 ]
 
@@ -132,6 +134,25 @@ def batch_limit(n_images: int, num_workers: int) -> int:
     return max(1, min(MAX_BATCH_SIZE, n_images, per_worker))
 
 
+class CudaMemory:
+    """The memory counters the probe reads, on one CUDA device (tests pass a fake with the same methods)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def total(self) -> int:
+        return torch.cuda.get_device_properties(self.device).total_memory
+
+    def peak(self) -> int:
+        """Peak bytes allocated since the last ``reset``, once the queued work has run."""
+        torch.cuda.synchronize(self.device)
+        return torch.cuda.max_memory_allocated(self.device)
+
+    def reset(self) -> None:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(self.device)
+
+
 def auto_batch_size(
     detector: Detector,
     device: torch.device,
@@ -149,28 +170,49 @@ def auto_batch_size(
     """
     if device.type != "cuda":
         return min(CPU_BATCH_SIZE, max(1, limit))
-    budget = probe_budget(torch.cuda.get_device_properties(device).total_memory, largest_class, eval_size)
+    return probe_batch_size(
+        detector,
+        device,
+        CudaMemory(device),
+        eval_size=eval_size,
+        class_name=class_name,
+        precision=precision,
+        largest_class=largest_class,
+        limit=limit,
+    )
+
+
+def probe_batch_size(
+    detector: Detector,
+    device: torch.device,
+    memory: CudaMemory,
+    *,
+    eval_size: int,
+    class_name: str,
+    precision: str,
+    largest_class: int,
+    limit: int,
+) -> int:
+    """The largest batch of dummy images whose forward pass (and upsampling to ``eval_size``) neither runs
+    out of memory nor peaks above ``probe_budget``."""
+    budget = probe_budget(memory.total(), largest_class, eval_size)
     size = detector.input_size
 
     def fits(batch: int) -> bool:
-        images = torch.zeros(batch, 3, size, size, device=device)
         try:
+            images = torch.zeros(batch, 3, size, size, device=device)
             with torch.no_grad(), autocast(device, precision):
                 prediction = detector(images, [class_name] * batch)
             upsample(prediction.anomaly_maps, eval_size)
-            torch.cuda.synchronize(device)
-            return torch.cuda.max_memory_allocated(device) <= budget
+            return memory.peak() <= budget
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
             return False
         finally:
-            del images
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
+            memory.reset()
 
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats(device)
+    memory.reset()
     best = find_batch_size(fits, limit, start=8)
     if best == 0:
         raise ZsadError(

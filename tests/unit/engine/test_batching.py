@@ -177,3 +177,54 @@ def test_a_bad_batch_size_fails_before_anything_is_written(tmp_path, session_dat
     with pytest.raises(ZsadError, match="batch size"):
         evaluate(detector, data, default.with_eval_size(EVAL), batch_size="zero", cache=cache, progress=False)
     assert not (tmp_path / "cache").exists()
+
+
+class FakeMemory:
+    """A device of ``total`` bytes where a forward of b images peaks at ``weights + b * per_image``."""
+
+    def __init__(self, detector: "Fragile", total: int, weights: int, per_image: int) -> None:
+        self.detector, self.total_bytes, self.weights, self.per_image = detector, total, weights, per_image
+        self.resets = 0
+
+    def total(self) -> int:
+        return self.total_bytes
+
+    def peak(self) -> int:
+        return self.weights + self.detector.calls[-1] * self.per_image
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+@pytest.mark.parametrize(("capacity", "expected"), [(1000, 44), (30, 30), (0, None)])
+def test_probe_keeps_the_largest_batch_under_the_budget_and_without_oom(capacity, expected):
+    from zsad_bench.engine.batching import probe_batch_size
+
+    detector = Fragile(capacity=capacity, size=16)
+    # 1000 B device: budget 900 - 8 B/px x 16^2 px x 0 images; weights 20 B, 20 B per image -> 44 images
+    memory = FakeMemory(detector, total=1000, weights=20, per_image=20)
+    probe = dict(eval_size=16, class_name="x", precision="fp32", largest_class=0, limit=128)
+    if expected is None:  # the detector runs out of memory even for one image
+        with pytest.raises(ZsadError, match="not even one image"):
+            probe_batch_size(detector, torch.device("cpu"), memory, **probe)
+        return
+    assert probe_batch_size(detector, torch.device("cpu"), memory, **probe) == expected
+    assert memory.resets == len(detector.calls) + 1  # after every probe, whatever happened
+    assert detector.calls[0] == 8 and max(detector.calls) <= 128
+
+
+def test_probe_reserves_the_largest_class_and_lets_other_errors_through():
+    from zsad_bench.engine.batching import probe_batch_size
+
+    detector = Fragile(capacity=5000, size=4)
+    # 100 000 B device, 90 000 budget, minus 8 B x 4^2 px x 500 images = 26 000 left: (26000 - 20) // 20
+    memory = FakeMemory(detector, total=100_000, weights=20, per_image=20)
+    probe = dict(eval_size=4, class_name="x", precision="fp32", largest_class=500, limit=2048)
+    assert probe_batch_size(detector, torch.device("cpu"), memory, **probe) == 1299
+
+    def broken(images, class_names):
+        raise RuntimeError("shape mismatch")
+
+    detector.forward = broken
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        probe_batch_size(detector, torch.device("cpu"), memory, **probe)
