@@ -158,6 +158,7 @@ def test_evaluate_auto_survives_out_of_memory_with_identical_metrics(session_dat
         evaluate(Fragile(capacity=3), data, protocol, batch_size=8, progress=False)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_auto_on_cuda_finds_a_batch_that_runs(session_data_root):
     device = torch.device("cuda")

@@ -105,3 +105,21 @@ def test_loader_workers_label_regions_with_identical_metrics(clip, dataset):
     workers = evaluate(clip, dataset, protocol, batch_size=5, num_workers=2, progress=False)
     assert workers.timings["num_workers"] == 2
     assert workers.per_class == inline.per_class
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_evaluation_matches_cpu(clip, dataset):
+    protocol = default.with_eval_size(EVAL)
+    cpu = evaluate(clip, dataset, protocol, device="cpu", progress=False)
+    try:
+        on_gpu = {"device": "cuda", "progress": False}
+        fp32 = evaluate(clip, dataset, protocol, precision="fp32", num_workers=2, **on_gpu)
+        bf16 = evaluate(clip, dataset, protocol, batch_size="auto", **on_gpu)
+    finally:
+        clip.to("cpu")  # the fixture is shared with the CPU tests
+    assert bf16.timings["precision"] == "bf16" and bf16.timings["batch_size"] >= 8
+    for name, values in cpu.per_class.items():
+        for key, value in values.items():
+            assert fp32.per_class[name][key] == pytest.approx(value, abs=1e-4)  # TF32/cuBLAS rounding
+            assert bf16.per_class[name][key] == pytest.approx(value, abs=0.05)
