@@ -5,8 +5,9 @@ the fused kernels reject) materialises the L x L score matrix of every head: 137
 the block's own projections around ``F.scaled_dot_product_attention`` instead lets PyTorch pick a fused
 kernel (flash or memory-efficient attention on GPUs, the flash kernel on CPUs) in both attention paths of
 the image tower: the original Q-K attention and AnomalyCLIP's V-V attention (``dual_path``). In the text
-tower, which runs once per training step, it also replaces ``nn.MultiheadAttention``'s Python path (~60
-small operations per block, each a kernel launch on a GPU) with ~10.
+tower, which runs forward and backward in every training step, it also takes fewer operations (each a
+kernel launch on a GPU): 30 per block instead of 52 with ``nn.MultiheadAttention`` (counted at the
+dispatcher: forward 12 instead of 15, backward 18 instead of 37).
 """
 
 from __future__ import annotations
