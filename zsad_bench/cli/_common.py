@@ -24,28 +24,26 @@ class ZsadGroup(click.Group):
 
 
 class _AutoOrInt(click.ParamType):
-    """An integer (at least ``minimum``) or the word ``auto``."""
+    """``auto`` or an integer, checked by ``engine.batching.parse_auto_int`` (imported when a command that
+    takes the option runs, so listings stay free of torch)."""
 
-    def __init__(self, name: str, minimum: int) -> None:
-        self.name, self.minimum = name, minimum
+    def __init__(self, name: str, minimum: int, what: str) -> None:
+        self.name, self.minimum, self.what = name, minimum, what
 
     def get_metavar(self, *args: Any, **kwargs: Any) -> str:  # click uppercases the name otherwise
         return self.name
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return "auto"
+        from zsad_bench.engine.batching import parse_auto_int
+
         try:
-            number = int(value)
-        except (TypeError, ValueError):
-            number = self.minimum - 1
-        if number < self.minimum:
-            self.fail(f"'{value}' is not 'auto' or an integer >= {self.minimum}", param, ctx)
-        return number
+            return parse_auto_int(value, self.minimum, self.what)
+        except ZsadError as exc:
+            self.fail(str(exc), param, ctx)
 
 
-BATCH_SIZE = _AutoOrInt("N|auto", 1)
-WORKERS = _AutoOrInt("N|auto", 0)
+BATCH_SIZE = _AutoOrInt("N|auto", 1, "batch size")
+WORKERS = _AutoOrInt("N|auto", 0, "number of loader workers")
 
 
 def batch_options(func: F) -> F:

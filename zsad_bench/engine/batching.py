@@ -31,6 +31,7 @@ __all__ = [
     "find_batch_size",
     "forward_chunked",
     "is_out_of_memory",
+    "parse_auto_int",
     "parse_batch_size",
     "parse_num_workers",
     "probe_batch_size",
@@ -43,30 +44,26 @@ FRAGMENTATION_MARGIN = 0.10  # fraction of the device kept free for the caching 
 ACCUMULATOR_BYTES_PER_PIXEL = 8  # float32 score + int32 region id (metrics/accumulators.py)
 
 
-def parse_batch_size(value: int | str) -> int | str:
-    """``auto`` or a positive integer (also from a string); anything else is a one-line error."""
+def parse_auto_int(value: int | str, minimum: int, what: str) -> int | str:
+    """``auto``, or an integer >= ``minimum`` (also from a string); anything else is a one-line error
+    naming ``what``."""
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
     try:
-        size = int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        size = 0
-    if size < 1 or (isinstance(value, float) and not value.is_integer()):
-        raise ZsadError(f"batch size '{value}' is not a positive integer or 'auto'")
-    return size
+        number = None
+    if number is None or number < minimum or (isinstance(value, float) and not value.is_integer()):
+        raise ZsadError(f"{what} '{value}' is not 'auto' or an integer >= {minimum}")
+    return number
+
+
+def parse_batch_size(value: int | str) -> int | str:
+    return parse_auto_int(value, 1, "batch size")
 
 
 def parse_num_workers(value: int | str) -> int | str:
-    """``auto`` or an integer >= 0."""
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
-    try:
-        workers = int(value)
-    except (TypeError, ValueError):
-        workers = -1
-    if workers < 0:
-        raise ZsadError(f"number of loader workers '{value}' is not an integer >= 0 or 'auto'")
-    return workers
+    return parse_auto_int(value, 0, "number of loader workers")
 
 
 def auto_num_workers(device: torch.device) -> int:
