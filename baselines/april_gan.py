@@ -36,14 +36,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from baselines.clip import PrototypeCache
-from zsad_bench.anomalyclip.loss import dice_loss, focal_loss
+from zsad_bench.baselines.clip import PrototypeCache
+from zsad_bench.ops.losses import dice_loss, focal_loss
 from zsad_bench.api import Detector, Prediction, TrainConfig
 from zsad_bench.backbones import load_backbone
-from zsad_bench.checkpoints import read_official_state
+from zsad_bench.ops.official import read_official_state
 from zsad_bench.data.transforms import open_image, squash_transform
 from zsad_bench.errors import ZsadError
-from zsad_bench.maps import upsample
+from zsad_bench.ops.maps import upsample
 
 __all__ = ["ANOMALOUS_STATES", "NORMAL_STATES", "TEMPLATES", "AprilGAN", "MosaicDataset"]
 
@@ -223,13 +223,13 @@ class AprilGAN(PrototypeCache, Detector):
     ) -> torch.Tensor:
         """Sum over layers of focal(probabilities, gt) + dice(anomalous channel, gt); labels unused (§3.5).
 
-        ``features["class_index"]`` indexes ``training_prompt_names`` (set by ``zsad_bench.training``):
+        ``features["class_index"]`` indexes ``training_prompt_names`` (set by ``zsad_bench.engine.training``):
         each image is scored against its own class's prompts, since batches mix classes.
         """
         names = getattr(self, "training_prompt_names", None)
         if names is None or "class_index" not in features:
             raise ZsadError(
-                "APRIL-GAN's loss needs each image's class; train it with zsad_bench.training.fit"
+                "APRIL-GAN's loss needs each image's class; train it with zsad_bench.engine.training.fit"
             )
         text = self.text_prototypes([names[i] for i in features["class_index"].tolist()])
         probabilities = self._probabilities(features, text)

@@ -30,7 +30,7 @@ from PIL import Image
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.backbones import ClipBackbone, load_backbone
 from zsad_bench.data.transforms import squash_transform
-from zsad_bench.maps import gaussian_blur, patch_probabilities, upsample
+from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
 
 __all__ = ["CLIP", "CLIPAC", "PromptedCLIP", "PrototypeCache", "ensemble_prototypes"]
 

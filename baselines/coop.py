@@ -38,12 +38,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from zsad_bench.anomalyclip.loss import glocal_loss
+from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.backbones import load_backbone
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.errors import ZsadError
-from zsad_bench.maps import gaussian_blur, patch_probabilities, upsample
+from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
 
 __all__ = ["STATES", "CoOp"]
 
@@ -96,7 +96,7 @@ class CoOp(Detector):
         self.ctx = nn.Parameter(torch.empty(n_ctx, width).normal_(std=0.02))
         # class name -> (token ids (2, T), SOS embedding (2, 1, W), embeddings after the context)
         self._fixed: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        # set by the training loop (zsad_bench.training.fit): features["class_index"] indexes these
+        # set by the training loop (zsad_bench.engine.training.fit): features["class_index"] indexes these
         self.training_classes: list[str] = []
         self.training_prompt_names: list[str] = []
 
@@ -179,7 +179,7 @@ class CoOp(Detector):
         maps = gaussian_blur(self._map_probabilities(features, text)[:, 1], self.sigma)
         return Prediction(image_scores=scores.float(), anomaly_maps=maps)
 
-    # -- training (zsad_bench.training) -------------------------------------------------------------
+    # -- training (zsad_bench.engine.training) -------------------------------------------------------------
     def frozen_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """What the feature cache keeps: ``global``, plus ``patch`` only when the local loss needs it (the
         patch tokens of ViT-L at 518 px are ~4 MB per image; image-level CE never reads them)."""
@@ -198,7 +198,7 @@ class CoOp(Detector):
         """
         if "class_index" not in features or not self.training_prompt_names:
             raise ZsadError(
-                "CoOp's prompts are class-specific: train it with zsad_bench.training.fit, which passes "
+                "CoOp's prompts are class-specific: train it with zsad_bench.engine.training.fit, which passes "
                 "features['class_index'] and sets training_prompt_names"
             )
         names = [self.training_prompt_names[i] for i in features["class_index"].tolist()]

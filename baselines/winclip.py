@@ -46,7 +46,7 @@ from zsad_bench.api import Detector, Prediction
 from zsad_bench.backbones import load_backbone
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.errors import ZsadError
-from zsad_bench.maps import upsample
+from zsad_bench.ops.maps import upsample
 
 __all__ = [
     "ANOMALOUS_STATES",

@@ -35,8 +35,8 @@ def main() -> None:
 
     import zsad_bench
     from zsad_bench.api import TrainConfig
-    from zsad_bench.engine.runtime import resolve_device
-    from zsad_bench.training import fit
+    from zsad_bench.devices import resolve_device
+    from zsad_bench.engine.training import fit
 
     device = resolve_device(args.device)
     torch.manual_seed(0)

@@ -29,7 +29,7 @@ _LAZY = {
     "Detector": "zsad_bench.api",
     "Prediction": "zsad_bench.api",
     "TrainConfig": "zsad_bench.api",
-    "RunResult": "zsad_bench.report.schema",
+    "RunResult": "zsad_bench.results.schema",
     "ZsadError": "zsad_bench.errors",
 }
 

@@ -67,7 +67,7 @@ def load_model(
     ``options`` are the detector's constructor keywords (e.g. ``image_size=518``); an unknown one is
     an error listing the accepted ones.
     """
-    from zsad_bench.engine.runtime import resolve_device
+    from zsad_bench.devices import resolve_device
 
     cls = model_class(name)
     if backbone is not None:

@@ -97,12 +97,12 @@ class Detector(torch.nn.Module):
         raise NotImplementedError
 
     def fit(self, aux: Any, config: TrainConfig) -> TrainReport:
-        """Learn on an auxiliary dataset (trainable methods only; see ``zsad_bench.training``)."""
+        """Learn on an auxiliary dataset (trainable methods only; see ``zsad_bench.engine.training``)."""
         if not self.trainable:
             raise ZsadError(
                 f"model '{self.name}' is training-free; use 'zsad run' directly, without 'zsad train'"
             )
-        from zsad_bench.training import fit
+        from zsad_bench.engine.training import fit
 
         return fit(self, aux, config)
 

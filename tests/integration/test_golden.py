@@ -56,7 +56,11 @@ def _close(got: object, want: object, where: str) -> None:
         for i, (g, w) in enumerate(zip(got, want, strict=True)):
             _close(g, w, f"{where}[{i}]")
     elif isinstance(want, float):
-        assert isinstance(got, (int, float)) and math.isclose(got, want, abs_tol=TOLERANCE), (where, got, want)
+        assert isinstance(got, (int, float)) and math.isclose(got, want, abs_tol=TOLERANCE), (
+            where,
+            got,
+            want,
+        )
     else:
         assert got == want, (where, got, want)
 

@@ -114,7 +114,7 @@ def test_plugin_is_listed_with_its_distribution(plugin_site):
 def test_name_clash_keeps_the_builtin_and_warns(plugin_site):
     proc = _zsad(plugin_site, "models", "list")
     clip_line = next(line for line in proc.stdout.splitlines() if line.startswith("clip "))
-    assert "baselines.clip:CLIP" in clip_line
+    assert "zsad_bench.baselines.clip:CLIP" in clip_line
     assert "registered by both" in proc.stderr and "zsad-plugin-demo" in proc.stderr
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from zsad_bench.maps import gaussian_blur, gaussian_kernel1d, patch_probabilities, upsample
+from zsad_bench.ops.maps import gaussian_blur, gaussian_kernel1d, patch_probabilities, upsample
 
 
 @pytest.mark.parametrize("shape", [(2, 37, 37), (1, 64, 64), (3, 8, 12), (1, 5, 40), (1, 1, 3)])

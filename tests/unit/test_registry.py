@@ -8,7 +8,7 @@ from zsad_bench.registry import MODELS, Entry, Registry, canonical_name
 
 def test_builtins_come_from_entry_points_of_this_distribution():
     entry = MODELS.entry("clip-ac")
-    assert entry == Entry("clip-ac", "baselines.clip:CLIPAC", "zsad-bench")
+    assert entry == Entry("clip-ac", "zsad_bench.baselines.clip:CLIPAC", "zsad-bench")
     assert entry.builtin
 
 
@@ -38,7 +38,7 @@ def test_clash_keeps_builtin_and_warns():
     registry = Registry("model", "zsad_bench.models")
     with pytest.warns(UserWarning, match="keeping zsad-bench"):
         registry.register("clip", "somewhere:Else", source="my-plugin")
-    assert registry.entry("clip").target == "baselines.clip:CLIP"
+    assert registry.entry("clip").target == "zsad_bench.baselines.clip:CLIP"
 
 
 def test_clash_between_plugins_keeps_the_first():

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from zsad_bench.checkpoints import read_official_state
+from zsad_bench.ops.official import read_official_state
 from zsad_bench.errors import ZsadError
 
 __all__ = ["load_official", "official_state"]

@@ -61,7 +61,7 @@ def leaderboard(
         uses_random_weights,
     )
     from zsad_bench.report.leaderboard import leaderboard as build
-    from zsad_bench.report.schema import read_results
+    from zsad_bench.results.schema import read_results
 
     csv_path = published_csv or papers.DEFAULT_PUBLISHED
     if paper:

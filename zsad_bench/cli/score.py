@@ -48,7 +48,7 @@ def score(
 
     An evaluation size other than the cached one cannot be re-scored: that needs a new 'zsad run'.
     """
-    from zsad_bench.engine.cache import PredictionCache
+    from zsad_bench.results.cache import PredictionCache
     from zsad_bench.engine.evaluate import score_cached
     from zsad_bench.errors import ZsadError
     from zsad_bench.protocols import Protocol

@@ -45,8 +45,8 @@ def train(model: str, dataset_id: str, split: str, epochs: int | None, batch_siz
 
     from zsad_bench._factory import get_dataset_spec, load_dataset, load_model, model_class
     from zsad_bench.api import TrainConfig
-    from zsad_bench.engine.runtime import resolve_device
-    from zsad_bench.training import fit
+    from zsad_bench.devices import resolve_device
+    from zsad_bench.engine.training import fit
 
     quiet_libraries()
     cls = model_class(model)

@@ -19,7 +19,7 @@ import torch
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.engine.runtime import autocast
 from zsad_bench.errors import ZsadError
-from zsad_bench.maps import upsample
+from zsad_bench.ops.maps import upsample
 
 __all__ = [
     "CPU_BATCH_SIZE",

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from zsad_bench.engine.runtime import resolve_device
+from zsad_bench.devices import resolve_device
 from zsad_bench.errors import ZsadError
 
 __all__ = ["Ranks", "all_gather", "barrier", "broadcast", "current", "gather_to", "launched", "setup"]

@@ -12,7 +12,7 @@ import torch
 
 from zsad_bench.errors import ZsadError
 
-__all__ = ["autocast", "environment", "peak_memory_mb", "reset_peak_memory", "resolve_device"]
+__all__ = ["autocast", "environment", "peak_memory_mb", "reset_peak_memory"]
 
 _PACKAGES = (
     "zsad-bench",
@@ -24,19 +24,6 @@ _PACKAGES = (
     "pandas",
     "scikit-learn",
 )
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``auto`` -> CUDA when available, else CPU; a named device must exist."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ZsadError(f"'{device}' is not a device; use cpu, cuda or cuda:N") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ZsadError(f"device '{device}' requested but no CUDA GPU is visible; use --device cpu")
-    return resolved
 
 
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:

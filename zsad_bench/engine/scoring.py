@@ -13,7 +13,7 @@ from zsad_bench.metrics import ImageAccumulator, MetricResult, PixelAccumulator,
 from zsad_bench.metrics.histogram import HistogramPixelAccumulator
 from zsad_bench.metrics.regions import LabelledMasks
 from zsad_bench.protocols import Protocol
-from zsad_bench.report.schema import IMAGE_METRICS, METRICS, PIXEL_METRICS
+from zsad_bench.results.schema import IMAGE_METRICS, METRICS, PIXEL_METRICS
 
 __all__ = ["ClassScorer", "ClassScores", "metric_variants", "summarise"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from zsad_bench.errors import ZsadError
-from zsad_bench.report.schema import METRICS, RunResult
+from zsad_bench.results.schema import METRICS, RunResult
 
 __all__ = [
     "FORMATS",

@@ -1,7 +1,7 @@
 """Figures from a folder of result files: metric heatmap, per-class bars, curves and qualitative grids.
 
 Heatmap and bars read the stored metrics (the leaderboard's numbers, in percent); curves and qualitative
-grids read the prediction caches (``zsad_bench.engine.cache``), so they need no model. Each ``plot_*``
+grids read the prediction caches (``zsad_bench.results.cache``), so they need no model. Each ``plot_*``
 function writes ``<out>/<kind>/<name>.<format>`` and returns the paths; each ``*_figure`` function builds
 the matplotlib ``Figure`` without writing it. Figures are plain ``matplotlib.figure.Figure`` objects
 (never registered with pyplot), so nothing leaks and no display is needed. What cannot be drawn (a
@@ -22,7 +22,7 @@ import numpy as np
 
 from zsad_bench.errors import ZsadError
 from zsad_bench.report.leaderboard import MEAN_ROW, leaderboard
-from zsad_bench.report.schema import METRICS, RunResult, read_results
+from zsad_bench.results.schema import METRICS, RunResult, read_results
 
 __all__ = [
     "FORMATS",
@@ -347,7 +347,7 @@ def _by_dataset(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
 def _caches(results: Sequence[RunResult], base: Path, kind: str) -> list[tuple[RunResult, Any, set[str]]]:
     """(result, PredictionCache, its classes) for each result whose cache exists and is its own; warns
     for the rest."""
-    from zsad_bench.engine.cache import PredictionCache
+    from zsad_bench.results.cache import PredictionCache
 
     found = []
     for r in results:

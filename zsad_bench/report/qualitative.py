@@ -22,7 +22,7 @@ from zsad_bench.report.plots import (
     _save,
     log,
 )
-from zsad_bench.report.schema import RunResult
+from zsad_bench.results.schema import RunResult
 
 __all__ = ["plot_qualitative", "qualitative_figure"]
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from zsad_bench.anomalyclip.loss import dice_loss, focal_loss, glocal_loss
+from zsad_bench.ops.losses import dice_loss, focal_loss, glocal_loss
 
 
 def test_focal_loss_hand_computed():

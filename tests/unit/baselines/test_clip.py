@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
-from baselines.clip import CLIP, CLIPAC
+from zsad_bench.baselines.clip import CLIP, CLIPAC
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
 import zsad_bench
-from baselines.coop import CoOp
+from zsad_bench.baselines.coop import CoOp
 from zsad_bench.api import TrainConfig
 from zsad_bench.data import AnomalyDataset, data_root, ensure_prepared, read_manifest
 from zsad_bench.data.synthetic import SPEC
 from zsad_bench.errors import ZsadError
 from zsad_bench.protocols import default
-from zsad_bench.training import fit
+from zsad_bench.engine.training import fit
 
 SOS, EOS, X, DOT = 49406, 49407, 343, 269
 NORMAL, ANOMALOUS = [5967], [21612, 526, 879]  # "anomalous" is three BPE tokens: anom al ous
@@ -169,7 +169,7 @@ def test_default_loss_is_image_level_cross_entropy_with_per_image_prompts(model)
 
 
 def test_local_loss_option_adds_the_glocal_map_terms():
-    from zsad_bench.anomalyclip.loss import dice_loss, focal_loss
+    from zsad_bench.ops.losses import dice_loss, focal_loss
 
     torch.manual_seed(0)
     model = CoOp(backbone="test-tiny", image_size=64, local_loss=True)

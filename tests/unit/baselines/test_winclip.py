@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baselines.winclip import (
+from zsad_bench.baselines.winclip import (
     ANOMALOUS_STATES,
     NORMAL_STATES,
     TEMPLATES,

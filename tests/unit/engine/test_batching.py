@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from baselines.clip import CLIP
+from zsad_bench.baselines.clip import CLIP
 from zsad_bench import load_dataset
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.engine import evaluate
@@ -170,7 +170,7 @@ def test_auto_on_cuda_finds_a_batch_that_runs(session_data_root):
 
 
 def test_a_bad_batch_size_fails_before_anything_is_written(tmp_path, session_data_root):
-    from zsad_bench.engine.cache import PredictionCache
+    from zsad_bench.results.cache import PredictionCache
 
     detector = Fragile()
     data = load_dataset("synthetic", transform=detector.transform(), mask_size=EVAL, root=session_data_root)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zsad_bench.engine.cache import PredictionCache
+from zsad_bench.results.cache import PredictionCache
 from zsad_bench.engine.distributed import Ranks, current, launched
 
 WORKER = Path(__file__).with_name("_dist_worker.py")

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from zsad_bench.cli import main
-from zsad_bench.engine.cache import PredictionCache
+from zsad_bench.results.cache import PredictionCache
 from zsad_bench.errors import ZsadError
 from zsad_bench.report import read_results
 from zsad_bench.report.curves import class_curves, curves_figure, downsample

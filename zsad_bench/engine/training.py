@@ -152,7 +152,7 @@ def fit(
     ``config.batch_size`` drawn in a seeded random order (a new order each epoch). The data is first
     passed through ``detector.training_data`` (augmentation); augmented data is never feature-cached.
     """
-    from zsad_bench.engine.runtime import resolve_device
+    from zsad_bench.devices import resolve_device
 
     device = resolve_device(device or config.device)
     dataset = detector.training_data(dataset, config)
