@@ -35,15 +35,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-
 from zsad_bench.baselines.clip import PrototypeCache
-from zsad_bench.ops.losses import dice_loss, focal_loss
+
 from zsad_bench.api import Detector, Prediction, TrainConfig
 from zsad_bench.backbones import load_backbone
-from zsad_bench.ops.official import read_official_state
 from zsad_bench.data.transforms import open_image, squash_transform
 from zsad_bench.errors import ZsadError
+from zsad_bench.ops.losses import dice_loss, focal_loss
 from zsad_bench.ops.maps import upsample
+from zsad_bench.ops.official import read_official_state
 
 __all__ = ["ANOMALOUS_STATES", "NORMAL_STATES", "TEMPLATES", "AprilGAN", "MosaicDataset"]
 

@@ -38,11 +38,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.backbones import load_backbone
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.errors import ZsadError
+from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
 
 __all__ = ["STATES", "CoOp"]
@@ -198,8 +198,8 @@ class CoOp(Detector):
         """
         if "class_index" not in features or not self.training_prompt_names:
             raise ZsadError(
-                "CoOp's prompts are class-specific: train it with zsad_bench.engine.training.fit, which passes "
-                "features['class_index'] and sets training_prompt_names"
+                "CoOp's prompts are class-specific: train it with zsad_bench.engine.training.fit, which "
+                "passes features['class_index'] and sets training_prompt_names"
             )
         names = [self.training_prompt_names[i] for i in features["class_index"].tolist()]
         text = self.text_prototypes(names)

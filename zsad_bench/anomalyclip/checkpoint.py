@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from zsad_bench.ops.official import read_official_state
 from zsad_bench.errors import ZsadError
+from zsad_bench.ops.official import read_official_state
 
 __all__ = ["load_official", "official_state"]
 

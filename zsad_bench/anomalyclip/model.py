@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.anomalyclip.prompt_learner import PromptLearner
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.backbones import load_backbone
 from zsad_bench.backbones.dual_path import encode_image_dual_path
 from zsad_bench.data.transforms import squash_transform
+from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
 
 __all__ = ["AnomalyCLIP"]

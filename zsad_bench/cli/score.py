@@ -48,11 +48,11 @@ def score(
 
     An evaluation size other than the cached one cannot be re-scored: that needs a new 'zsad run'.
     """
-    from zsad_bench.results.cache import PredictionCache
     from zsad_bench.engine.evaluate import score_cached
     from zsad_bench.errors import ZsadError
     from zsad_bench.protocols import Protocol
     from zsad_bench.report import read_results
+    from zsad_bench.results.cache import PredictionCache
 
     results = read_results(results_dir)
     jobs = []

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Subset, default_collate
 
 from zsad_bench.api import Detector
 from zsad_bench.data.dataset import AnomalyDataset
+from zsad_bench.devices import resolve_device
 from zsad_bench.engine import distributed
 from zsad_bench.engine.batching import (
     auto_batch_size,
@@ -31,16 +32,15 @@ from zsad_bench.engine.batching import (
     parse_batch_size,
     parse_num_workers,
 )
-from zsad_bench.results.cache import PredictionCache
 from zsad_bench.engine.distributed import Ranks
-from zsad_bench.devices import resolve_device
 from zsad_bench.engine.runtime import autocast, environment, peak_memory_mb, reset_peak_memory
 from zsad_bench.engine.scoring import ClassScorer, ClassScores, metric_variants, summarise
 from zsad_bench.errors import ZsadError
-from zsad_bench.ops.maps import upsample
 from zsad_bench.metrics.regions import label_masks
+from zsad_bench.ops.maps import upsample
 from zsad_bench.protocols import Protocol
 from zsad_bench.protocols import default as default_protocol
+from zsad_bench.results.cache import PredictionCache
 from zsad_bench.results.schema import RunResult
 
 __all__ = ["evaluate", "score_cached"]

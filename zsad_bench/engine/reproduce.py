@@ -159,8 +159,8 @@ def _train(
 
     from zsad_bench._factory import load_dataset, load_model, model_class
     from zsad_bench.api import TrainConfig
-    from zsad_bench.engine.batching import auto_num_workers, parse_num_workers
     from zsad_bench.devices import resolve_device
+    from zsad_bench.engine.batching import auto_num_workers, parse_num_workers
     from zsad_bench.engine.training import fit
 
     torch_device = resolve_device(device)

@@ -58,9 +58,9 @@ def execute(
 
     from zsad_bench._factory import get_dataset_spec, get_protocol, load_dataset, load_model, model_class
     from zsad_bench.engine import evaluate
-    from zsad_bench.results.cache import PredictionCache, cache_key
     from zsad_bench.engine.distributed import current, setup
     from zsad_bench.engine.few_shot import remember_references
+    from zsad_bench.results.cache import PredictionCache, cache_key
 
     quiet_libraries()
     if not model_names or not dataset_ids:

@@ -10,9 +10,9 @@ import zsad_bench
 from zsad_bench.anomalyclip import AnomalyCLIP
 from zsad_bench.api import TrainConfig
 from zsad_bench.data import AnomalyDataset, data_root, read_manifest
+from zsad_bench.engine.training import fit
 from zsad_bench.errors import ZsadError
 from zsad_bench.protocols import default
-from zsad_bench.engine.training import fit
 
 
 @pytest.fixture(scope="module")

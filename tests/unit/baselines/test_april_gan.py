@@ -8,16 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from zsad_bench.baselines.april_gan import AprilGAN, MosaicDataset
 
 import zsad_bench
 from baselines import april_gan
-from zsad_bench.baselines.april_gan import AprilGAN, MosaicDataset
 from zsad_bench.api import TrainConfig
 from zsad_bench.data import AnomalyDataset, data_root, ensure_prepared, read_manifest
 from zsad_bench.data.transforms import load_mask, squash_transform
+from zsad_bench.engine.training import fit
 from zsad_bench.errors import ZsadError
 from zsad_bench.protocols import default
-from zsad_bench.engine.training import fit
 
 ALL_TEMPLATES = april_gan.TEMPLATES
 

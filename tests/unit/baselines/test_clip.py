@@ -5,7 +5,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
-
 from zsad_bench.baselines.clip import CLIP, CLIPAC
 
 

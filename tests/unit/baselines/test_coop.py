@@ -7,15 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
+from zsad_bench.baselines.coop import CoOp
 
 import zsad_bench
-from zsad_bench.baselines.coop import CoOp
 from zsad_bench.api import TrainConfig
 from zsad_bench.data import AnomalyDataset, data_root, ensure_prepared, read_manifest
 from zsad_bench.data.synthetic import SPEC
+from zsad_bench.engine.training import fit
 from zsad_bench.errors import ZsadError
 from zsad_bench.protocols import default
-from zsad_bench.engine.training import fit
 
 SOS, EOS, X, DOT = 49406, 49407, 343, 269
 NORMAL, ANOMALOUS = [5967], [21612, 526, 879]  # "anomalous" is three BPE tokens: anom al ous

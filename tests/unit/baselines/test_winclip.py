@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from zsad_bench.baselines.winclip import (
     ANOMALOUS_STATES,
     NORMAL_STATES,
@@ -15,6 +14,7 @@ from zsad_bench.baselines.winclip import (
     window_indices,
     window_membership,
 )
+
 from zsad_bench.errors import ZsadError
 
 

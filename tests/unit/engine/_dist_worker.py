@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-
 from zsad_bench.baselines.clip import CLIP
+
 from zsad_bench import load_dataset
 from zsad_bench.data import AnomalyDataset
 from zsad_bench.engine import evaluate
-from zsad_bench.results.cache import PredictionCache
 from zsad_bench.engine.distributed import barrier, current, setup
 from zsad_bench.protocols import default
+from zsad_bench.results.cache import PredictionCache
 
 EVAL = 32
 

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from zsad_bench.baselines.clip import CLIP
+
 from zsad_bench import load_dataset
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.engine import evaluate

@@ -2,14 +2,14 @@
 
 import pytest
 import torch
-
 from zsad_bench.baselines.clip import CLIP
+
 from zsad_bench import load_dataset
 from zsad_bench.engine import evaluate
-from zsad_bench.results.cache import PredictionCache, cache_key
 from zsad_bench.engine.evaluate import score_cached
 from zsad_bench.errors import ZsadError
 from zsad_bench.protocols import default
+from zsad_bench.results.cache import PredictionCache, cache_key
 
 EVAL = 32
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from zsad_bench.results.cache import PredictionCache
 from zsad_bench.engine.distributed import Ranks, current, launched
+from zsad_bench.results.cache import PredictionCache
 
 WORKER = Path(__file__).with_name("_dist_worker.py")
 SETTINGS = ("exact", "histogram", "small")

@@ -5,12 +5,12 @@ import math
 
 import pytest
 import torch
-
 from zsad_bench.baselines.clip import CLIP
+
 from zsad_bench import load_dataset
 from zsad_bench.engine import evaluate
-from zsad_bench.ops.maps import upsample
 from zsad_bench.metrics import image_metrics, pixel_metrics
+from zsad_bench.ops.maps import upsample
 from zsad_bench.protocols import default
 
 EVAL = 48

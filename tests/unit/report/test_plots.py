@@ -9,7 +9,6 @@ import torch
 from click.testing import CliRunner
 
 from zsad_bench.cli import main
-from zsad_bench.results.cache import PredictionCache
 from zsad_bench.errors import ZsadError
 from zsad_bench.report import read_results
 from zsad_bench.report.curves import class_curves, curves_figure, downsample
@@ -20,6 +19,7 @@ from zsad_bench.report.plots import (
     plot_curves,
 )
 from zsad_bench.report.qualitative import plot_qualitative, qualitative_figure
+from zsad_bench.results.cache import PredictionCache
 
 MODELS = ["clip", "clip-ac"]
 
