@@ -12,6 +12,7 @@ It sits at the bottom of the package (data, results and reports all write), besi
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_file", "atomic_folder", "atomic_write", "remove_tree"]
+__all__ = ["atomic_file", "atomic_folder", "atomic_write", "commit_file", "remove_tree"]
 
 
 def _hidden_sibling(path: Path, what: str) -> Path:
@@ -66,9 +67,13 @@ def atomic_write(path: str | Path, data: bytes | str, *, fsync: bool = True) -> 
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
+def atomic_folder(path: str | Path, *, replace: bool = True) -> Iterator[Path]:
     """Yield an empty staging folder beside ``path``; on a clean exit it replaces ``path`` (a folder that
     is there already, or a link, is swapped out and removed); on an exception it is removed.
+
+    With ``replace=False`` the staging folder only takes the place of nothing or of an empty folder: when
+    ``path`` holds anything else by then (another process finished first), ``FileExistsError`` is raised,
+    the staging folder is removed and ``path`` is left as it is.
 
     A folder at ``path`` therefore always holds a complete result: readers need no marker file.
     """
@@ -78,7 +83,9 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     os.mkdir(staging, 0o777)  # the umask applies, unlike mkdtemp's 0o700
     try:
         yield staging
-        if target.exists() or target.is_symlink():
+        if not replace:
+            _rename_onto_nothing(staging, target)
+        elif target.exists() or target.is_symlink():
             trash = _hidden_sibling(target, "replaced")
             os.replace(target, trash)
             os.replace(staging, target)
@@ -91,6 +98,21 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     _fsync_dir(target.parent)
 
 
+def commit_file(temporary: str | Path, path: str | Path) -> Path:
+    """Move a complete file the caller wrote itself onto ``path``: its data reaches the disk first, then
+    the rename, then the folder entry. Returns ``path``.
+
+    For a temporary that ``atomic_file`` cannot hold: a resumable download's ``.part`` keeps a fixed name
+    and outlives failed runs so the next run can resume it, and is checked (sha256) only once complete.
+    """
+    temporary, target = Path(temporary), Path(path)
+    with temporary.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    _fsync_dir(target.parent)
+    return target
+
+
 def remove_tree(path: str | Path) -> None:
     """Remove a file, a link (never what it points to) or a folder tree; nothing if ``path`` is absent."""
     path = Path(path)
@@ -98,6 +120,17 @@ def remove_tree(path: str | Path) -> None:
         path.unlink(missing_ok=True)
     elif path.exists():
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _rename_onto_nothing(staging: Path, target: Path) -> None:
+    try:
+        # POSIX renames a folder onto an empty folder and refuses a non-empty one, in one step: a
+        # folder another process filled meanwhile is never overwritten.
+        os.replace(staging, target)
+    except OSError as exc:
+        if not (target.exists() or target.is_symlink()):
+            raise
+        raise FileExistsError(errno.EEXIST, "exists and is not an empty folder", str(target)) from exc
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from zsad_bench.cli._common import info as say
 from zsad_bench.cli._common import quiet_option
+
+if TYPE_CHECKING:
+    from zsad_bench.data.prepare import PrepareReport
+    from zsad_bench.data.spec import DatasetSpec
 
 
 @click.group()
@@ -19,11 +24,10 @@ def _short_licence(licence: str) -> str:
     return licence.split(" (")[0].split(";")[0]
 
 
-def _expected_images(spec: object) -> int | None:
-    total = getattr(spec, "expected_total", None)
-    if total is not None:
-        return int(sum(total))
-    counts = getattr(spec, "expected_counts", {})
+def _expected_images(spec: DatasetSpec) -> int | None:
+    if spec.expected_total is not None:
+        return int(sum(spec.expected_total))
+    counts = spec.expected_counts
     return int(sum(sum(c) for c in counts.values())) if counts else None
 
 
@@ -99,9 +103,9 @@ def info(dataset_id: str) -> None:
         click.echo(f"prepared: no ({folder})")
 
 
-def _report(report: object, quiet: bool) -> None:
-    say(f"prepared {report.folder}: {report.images} images", quiet)  # type: ignore[attr-defined]
-    for line in report.differences:  # type: ignore[attr-defined]
+def _report(report: PrepareReport, quiet: bool) -> None:
+    say(f"prepared {report.folder}: {report.images} images", quiet)
+    for line in report.differences:
         # never silent: a count that differs from the paper's is printed even with --quiet
         click.echo(f"warning: count differs from the expected one: {line}", err=True)
 

@@ -6,14 +6,11 @@ are loaded on first use.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zsad_bench.atomic import atomic_folder
 from zsad_bench.data.manifest import (
     data_root,
     is_prepared,
@@ -60,24 +57,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _import_builder(spec: DatasetSpec) -> Any:
-    target = spec.builder or ""
-    module_name, _, attr = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ZsadError(
-            f"dataset '{spec.id}' names builder '{target}', which cannot be imported ({exc})"
-        ) from exc
-
-
 def ensure_prepared(spec: DatasetSpec, root: str | Path | None = None) -> Path:
     """The folder ``root/spec.id`` of a prepared dataset, building it first when the spec has a builder.
 
-    ``root`` defaults to ``data_root()``. A builder writes into a hidden temporary sibling folder which
-    is renamed into place only once it holds a manifest, so an interrupted build never looks prepared;
-    when another process finishes first, its folder is kept. Raises ``ZsadError`` with the commands to
-    run for a dataset that is not prepared and has no builder.
+    ``root`` defaults to ``data_root()``. A builder writes into a hidden staging folder (``atomic_folder``)
+    which is renamed into place only once it holds a manifest, so an interrupted build never looks
+    prepared; when another process finishes first, its folder is kept. Raises ``ZsadError`` with the
+    commands to run for a dataset that is not prepared and has no builder.
     """
     base = Path(root) if root is not None else data_root()
     folder = base / spec.id
@@ -95,22 +81,13 @@ def ensure_prepared(spec: DatasetSpec, root: str | Path | None = None) -> Path:
             f"{folder} exists but holds no prepared dataset (no manifest.parquet and dataset.json); "
             f"remove it and run again to rebuild '{spec.id}'"
         )
-    builder = _import_builder(spec)
-    base.mkdir(parents=True, exist_ok=True)
-    # Not mkdtemp: its 0o700 mode would stay on the renamed folder in a data root shared by several users.
-    tmp = base / f".{spec.id}.building-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
     try:
-        builder(tmp, **dict(spec.builder_options))
-        if not is_prepared(tmp):
-            raise ZsadError(f"builder '{spec.builder}' of dataset '{spec.id}' wrote no manifest into {tmp}")
-        try:
-            os.replace(tmp, folder)  # atomic; replaces an empty folder, fails on a non-empty one
-        except OSError as exc:
-            if not is_prepared(folder):  # not a concurrent build that finished first
-                raise ZsadError(f"cannot move the built dataset '{spec.id}' into {folder} ({exc})") from exc
-    finally:
-        if tmp.exists():
-            with contextlib.suppress(OSError):
-                shutil.rmtree(tmp)
+        with atomic_folder(folder, replace=False) as tmp:  # fills an empty folder, never a full one
+            spec.builder(tmp, **spec.builder_options)
+            if not is_prepared(tmp):
+                name = f"{spec.builder.__module__}:{spec.builder.__qualname__}"
+                raise ZsadError(f"builder '{name}' of dataset '{spec.id}' wrote no manifest into {tmp}")
+    except FileExistsError as exc:
+        if not is_prepared(folder):  # not a concurrent build that finished first
+            raise ZsadError(f"cannot move the built dataset '{spec.id}' into {folder} ({exc})") from exc
     return folder

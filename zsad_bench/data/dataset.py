@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from zsad_bench.data.manifest import SPLITS, validate_manifest
+from zsad_bench.data.spec import DatasetSpec
 from zsad_bench.data.transforms import load_mask, open_image
 from zsad_bench.errors import ZsadError
 
@@ -31,8 +32,9 @@ class AnomalyDataset(torch.utils.data.Dataset):
     - ``has_mask``: bool, ``False`` only for an anomalous image without a mask (classification-only
       datasets), whose ``mask`` must not be scored.
 
-    ``manifest`` is checked with ``validate_manifest``. The dataset holds only paths and plain data, so
-    it pickles into DataLoader workers.
+    ``manifest`` is checked with ``validate_manifest``. ``spec`` is the ``DatasetSpec`` the folder was
+    prepared from (its licence, citation, classes), kept as ``self.spec``; ``None`` for a folder without
+    one. The dataset holds only paths and plain data, so it pickles into DataLoader workers.
     """
 
     def __init__(
@@ -44,12 +46,14 @@ class AnomalyDataset(torch.utils.data.Dataset):
         transform: Callable[[Image.Image], torch.Tensor],
         mask_size: int,
         classes: Sequence[str] | None = None,
+        spec: DatasetSpec | None = None,
     ) -> None:
         if split not in SPLITS:
             raise ZsadError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
         if mask_size <= 0:
             raise ValueError(f"mask_size must be positive, got {mask_size}")
         self.folder = Path(folder)
+        self.spec = spec
         self.split = split
         self.transform = transform
         self.mask_size = int(mask_size)
@@ -126,16 +130,17 @@ class AnomalyDataset(torch.utils.data.Dataset):
         """The manifest rows of this dataset, in dataset order (row ``i`` is item ``i``)."""
         return self._manifest
 
-    def to_hf(self, spec: Any = None) -> Any:
+    def to_hf(self, spec: DatasetSpec | None = None) -> Any:
         """This split as a Hugging Face ``datasets.Dataset`` with ``Image`` features (files are read lazily).
 
         Columns: ``image``, ``mask`` (None where there is no mask), ``label`` (ClassLabel normal/anomalous),
-        ``class_name``, ``prompt_name``, ``defect_type``, ``sample_id``. With ``spec`` (a DatasetSpec) the
-        licence and citation travel in the dataset's info, so ``push_to_hub`` publishes them in the card.
+        ``class_name``, ``prompt_name``, ``defect_type``, ``sample_id``. With a spec (``spec``, else the
+        dataset's own) the licence and citation travel in the dataset's info, so ``push_to_hub`` publishes
+        them in the card.
         """
         import datasets
 
-        spec = spec if spec is not None else getattr(self, "spec", None)
+        spec = spec if spec is not None else self.spec
         rows = self._manifest
         features = datasets.Features(
             {

@@ -13,7 +13,6 @@ import lzma
 import os
 import posixpath
 import re
-import secrets
 import shutil
 import stat
 import subprocess
@@ -24,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
 
+from zsad_bench.atomic import atomic_folder
 from zsad_bench.errors import ZsadError
 
 __all__ = ["extract", "extract_all"]
@@ -61,22 +61,15 @@ def extract_all(paths: Sequence[Path], dest: Path) -> Path:
     archives = [(path, _detect(path)) for path in _first_volumes(paths)]  # fail before writing anything
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ZsadError(f"{dest} already exists and is not empty; remove it to extract again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.extracting-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
     try:
-        for archive, kind in archives:
-            _EXTRACTORS[kind](archive, tmp)
-            _verify_tree(archive, tmp)
-        try:
-            os.replace(tmp, dest)  # atomic; replaces an empty folder, fails on a non-empty one
-        except OSError as exc:
-            raise ZsadError(
-                f"cannot move the extracted files into {dest} ({exc}); remove it, run again"
-            ) from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_folder(dest, replace=False) as tmp:  # fills an empty folder, never a full one
+            for archive, kind in archives:
+                _EXTRACTORS[kind](archive, tmp)
+                _verify_tree(archive, tmp)
+    except FileExistsError as exc:
+        if exc.filename != str(dest):  # from an extractor, not from the move into place
+            raise
+        raise ZsadError(f"cannot move the extracted files into {dest} ({exc}); remove it, run again") from exc
     return dest
 
 

@@ -9,18 +9,17 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 
+from zsad_bench.atomic import atomic_file
 from zsad_bench.errors import ZsadError
 
 __all__ = [
@@ -285,50 +284,14 @@ def manifest_counts(df: pd.DataFrame) -> dict[str, dict[str, dict[str, int]]]:
     return counts
 
 
-def _write_temp(folder: Path, name: str, data: bytes) -> Path:
-    """Write ``data`` to a fresh hidden temp file beside ``folder/name``, flushed to disk.
-
-    Created with mode 0o666 less the umask (``mkstemp`` would give 0o600, and the file keeps its mode
-    when moved into place in a data root that other users read).
-    """
-    while True:
-        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _fsync_dir(folder: Path) -> None:
-    flag = getattr(os, "O_DIRECTORY", None)
-    if flag is None:  # Windows: directories cannot be opened for fsync
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | flag)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_manifest(df: pd.DataFrame, folder: str | Path, info: Mapping[str, Any]) -> None:
     """Validate ``df`` against the files in ``folder`` and write ``manifest.parquet`` and ``dataset.json``.
 
     ``dataset.json`` holds ``info`` plus ``n_samples``, ``counts`` (split -> class -> normal, anomalous,
-    masks) and ``manifest_sha256``. Both files are written in full to temp files in ``folder`` first;
-    then the old ``dataset.json`` is removed, the manifest moved into place and ``dataset.json`` moved in
-    last (``os.replace``). An interruption at any point leaves either the old prepared dataset or a
-    folder that is not prepared, never a half-written manifest.
+    masks) and ``manifest_sha256``. Both files are written in full to temporary files in ``folder`` first
+    (``atomic_file``, so they get the umask's modes); then the old ``dataset.json`` is removed, the
+    manifest moved into place and ``dataset.json`` moved in last. An interruption at any point leaves
+    either the old prepared dataset or a folder that is not prepared, never a half-written manifest.
     """
     base = Path(folder)
     frame = validate_manifest(df, base)
@@ -341,16 +304,10 @@ def write_manifest(df: pd.DataFrame, folder: str | Path, info: Mapping[str, Any]
     }
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
 
-    base.mkdir(parents=True, exist_ok=True)
-    tmp_manifest = _write_temp(base, MANIFEST_FILE, data)
-    tmp_info: Path | None = None
-    try:
-        tmp_info = _write_temp(base, INFO_FILE, text.encode("utf-8"))
-        (base / INFO_FILE).unlink(missing_ok=True)  # not prepared while the manifest changes
-        os.replace(tmp_manifest, base / MANIFEST_FILE)
-        os.replace(tmp_info, base / INFO_FILE)
-        _fsync_dir(base)
-    finally:
-        for tmp in (tmp_manifest, tmp_info):
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+    # Nested so that the inner file is renamed into place first and dataset.json, whose presence means
+    # "prepared", last; an exception in either removes both temporaries.
+    with atomic_file(base / INFO_FILE, "wb") as info_out:
+        info_out.write(text.encode("utf-8"))
+        with atomic_file(base / MANIFEST_FILE, "wb") as manifest_out:
+            manifest_out.write(data)
+            (base / INFO_FILE).unlink(missing_ok=True)  # not prepared while the manifest changes

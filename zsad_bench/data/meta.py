@@ -7,13 +7,12 @@ specie_name, anomaly}]}}``; ``mask_path`` is ``""`` where there is no mask.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from zsad_bench.atomic import atomic_write
 from zsad_bench.data.manifest import read_manifest
 from zsad_bench.data.spec import DatasetSpec
 from zsad_bench.errors import ZsadError
@@ -88,10 +87,4 @@ def export_meta(folder: Path, target: Path | None = None) -> Path:
                 "anomaly": int(item.label),
             }
         )
-    target = target or folder / "meta.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".meta.", dir=target.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(meta, handle, indent=2)
-    os.replace(tmp, target)
-    return target
+    return atomic_write(target or folder / "meta.json", json.dumps(meta, indent=2))

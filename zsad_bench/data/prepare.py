@@ -2,19 +2,17 @@
 folder ``<data_root>/<id>/`` holding the files as shipped under ``raw/`` plus ``manifest.parquet`` and
 ``dataset.json``.
 
-Everything is built in a hidden staging folder beside the target and renamed into place at the end, so
-an interrupted or failed prepare never leaves a folder that looks prepared, and never touches a dataset
-that was already prepared (unless ``force`` replaces it, again by rename).
+Everything is built in a hidden staging folder beside the target (``atomic_folder``) and renamed into
+place at the end, so an interrupted or failed prepare never leaves a folder that looks prepared, and never
+touches a dataset that was already prepared (unless ``force`` replaces it, again by rename).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from zsad_bench.atomic import atomic_folder
 from zsad_bench.data.manifest import data_root, is_prepared, validate_manifest, write_manifest
 from zsad_bench.data.meta import rows_from_meta
 from zsad_bench.data.spec import DatasetSpec
@@ -32,7 +31,6 @@ __all__ = [
     "compare_counts",
     "download_dataset",
     "prepare_dataset",
-    "source_alternatives",
     "test_counts",
 ]
 
@@ -84,16 +82,14 @@ def prepare_dataset(
     if meta and len(sources) > 1:
         raise ZsadError("pass a meta.json alone, not together with other folders or archives")
 
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.id}.preparing-", dir=root))
-    try:
+    with atomic_folder(folder) as staging:
         raw = staging / RAW
         if meta:
             _place_folder(meta[0].parent, raw, link, progress)
             table = rows_from_meta(_read_json(meta[0]), spec, raw)
         else:
             _place_sources(sources, raw, link, progress)
-            table = _converter(spec)(raw, spec)
+            table = spec.convert(raw)
         table = _under(table, RAW)
         table = validate_manifest(table, folder=staging)
         counts = test_counts(table)
@@ -108,16 +104,12 @@ def prepare_dataset(
                 "citation": spec.citation,
                 "origin": origin or ", ".join(str(s) for s in sources),
                 "linked": link,
-                "converter": "meta.json" if meta else spec.converter,
+                "converter": "meta.json" if meta else _qualified_name(spec.converter),
                 "converter_version": CONVERTER_VERSION,
                 "count_differences": differences,
                 "prepared": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             },
         )
-        _swap_into_place(staging, folder)
-    except BaseException:
-        _remove(staging)
-        raise
     return PrepareReport(folder, len(table), counts, differences)
 
 
@@ -128,11 +120,9 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ZsadError(f"{path} is not readable JSON ({exc})") from exc
 
 
-def _converter(spec: DatasetSpec) -> Callable[[Path, DatasetSpec], pd.DataFrame]:
-    if not spec.converter:
-        raise ZsadError(f"dataset '{spec.id}' has no converter; prepare it from an AnomalyCLIP meta.json")
-    module, _, name = spec.converter.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _qualified_name(function: Any) -> str:
+    """``module:function``, the converter's name as ``dataset.json`` records it."""
+    return f"{function.__module__}:{function.__qualname__}"
 
 
 def _place_sources(sources: Sequence[Path], raw: Path, link: bool, progress: bool = False) -> None:
@@ -197,24 +187,6 @@ def _under(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return table
 
 
-def _swap_into_place(staging: Path, folder: Path) -> None:
-    if folder.exists() or folder.is_symlink():
-        trash = folder.with_name(f".{folder.name}.replaced-{os.getpid()}")
-        os.replace(folder, trash)
-        os.replace(staging, folder)
-        _remove(trash)
-    else:
-        os.replace(staging, folder)
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink():
-        path.unlink()
-    elif path.exists():
-        # never follow the raw/ symlink of a linked dataset into the user's own folder
-        shutil.rmtree(path, ignore_errors=True)
-
-
 # -- counts ---------------------------------------------------------------------------------------
 def test_counts(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """class -> (normal, anomalous) images of the test split."""
@@ -247,17 +219,6 @@ def compare_counts(spec: DatasetSpec, counts: dict[str, tuple[int, int]]) -> lis
 
 
 # -- downloading ------------------------------------------------------------------------------------
-def source_alternatives(spec: DatasetSpec) -> list[list[Any]]:
-    """The spec's sources as alternatives in order; sources sharing a ``group`` form one alternative."""
-    alternatives: list[list[Any]] = []
-    for source in spec.sources:
-        if source.group and alternatives and alternatives[-1][0].group == source.group:
-            alternatives[-1].append(source)
-        else:
-            alternatives.append([source])
-    return alternatives
-
-
 def download_dataset(
     spec: DatasetSpec, root: Path | None = None, *, force: bool = False, progress: bool = True
 ) -> PrepareReport:
@@ -266,34 +227,18 @@ def download_dataset(
     Downloads go to ``<data_root>/.downloads/<id>/`` (resumable, checksummed) and are kept there, so a
     failed prepare can be retried without downloading again.
     """
-    from zsad_bench.data.download import fetch
+    from zsad_bench.data.sources import fetch_any
 
     root = Path(root) if root is not None else data_root()
     if is_prepared(root / spec.id) and not force:
         raise ZsadError(
             f"dataset '{spec.id}' is already prepared in {root / spec.id}; pass --force to replace it"
         )
-    if not spec.sources:
-        raise ZsadError(
-            f"dataset '{spec.id}' lists no download source; use 'zsad datasets prepare {spec.id} --from PATH'"
-        )
     cache = root / ".downloads" / spec.id
-    cache.mkdir(parents=True, exist_ok=True)
-    failures = []
-    for alternative in source_alternatives(spec):
-        try:
-            paths = [fetch(source, cache, progress=progress) for source in alternative]
-        except ZsadError as exc:
-            reason = getattr(exc, "reason", None) or str(exc)[:160]
-            failures.append(f"{alternative[0].kind} {alternative[0].location[:60]}: {reason}")
-            continue
-        paths = [p for p in paths if not _later_rar_part(p)]
-        origin = "; ".join(f"{s.kind}:{s.location}" for s in alternative)
-        return prepare_dataset(spec, paths, root, force=force, origin=origin, progress=progress)
-    raise ZsadError(
-        f"could not download '{spec.id}' from any source ({' | '.join(failures)}); download it yourself "
-        f"and run 'zsad datasets prepare {spec.id} --from PATH'"
-    )
+    alternative, paths = fetch_any(spec.sources, cache, dataset_id=spec.id, progress=progress)
+    paths = [p for p in paths if not _later_rar_part(p)]
+    origin = "; ".join(f"{s.kind}:{s.location}" for s in alternative)
+    return prepare_dataset(spec, paths, root, force=force, origin=origin, progress=progress)
 
 
 def _later_rar_part(path: Path) -> bool:

@@ -37,22 +37,6 @@ TEXTURE_RANGE = (40, 215)
 
 _DEFAULT_COUNTS = {"n_train": 4, "n_test_normal": 6, "n_test_anomalous": 10}
 
-SPEC = DatasetSpec(
-    id="synthetic",
-    title="Synthetic textures",
-    domain="synthetic",
-    modality="RGB",
-    licence="CC0-1.0 (generated)",
-    citation="zsad-bench synthetic generator",
-    homepage="",
-    classes=tuple(ClassSpec(name, name) for name in CLASSES),
-    has_masks=True,
-    expected_counts=MappingProxyType(
-        {c: (_DEFAULT_COUNTS["n_test_normal"], _DEFAULT_COUNTS["n_test_anomalous"]) for c in CLASSES}
-    ),
-    builder="zsad_bench.data.synthetic:build",
-)
-
 
 def sample_rng(seed: int, class_name: str, split: str, defect_type: str, index: int) -> np.random.Generator:
     """The generator of one image, independent of every other image's draws."""
@@ -254,3 +238,20 @@ def build(
         "builder_version": BUILDER_VERSION,
     }
     write_manifest(pd.DataFrame(rows), folder, info)
+
+
+SPEC = DatasetSpec(
+    id="synthetic",
+    title="Synthetic textures",
+    domain="synthetic",
+    modality="RGB",
+    licence="CC0-1.0 (generated)",
+    citation="zsad-bench synthetic generator",
+    homepage="",
+    classes=tuple(ClassSpec(name, name) for name in CLASSES),
+    has_masks=True,
+    expected_counts=MappingProxyType(
+        {c: (_DEFAULT_COUNTS["n_test_normal"], _DEFAULT_COUNTS["n_test_anomalous"]) for c in CLASSES}
+    ),
+    builder=build,
+)

@@ -114,6 +114,21 @@ def test_pickles(small_synthetic: Path) -> None:
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
 
 
+def test_carries_its_spec_into_workers(small_synthetic: Path) -> None:
+    from zsad_bench.data.catalog.mvtec_ad import SPEC as MVTEC
+    from zsad_bench.data.synthetic import SPEC
+
+    assert _dataset(small_synthetic).spec is None
+    ds = _dataset(small_synthetic, spec=SPEC)
+    assert ds.spec is SPEC
+    clone = pickle.loads(ForkingPickler.dumps(ds))  # what a spawn worker receives
+    assert clone.spec == SPEC and clone.spec.builder is SPEC.builder
+    assert dict(clone.spec.expected_counts) == dict(SPEC.expected_counts)
+    with pytest.raises(TypeError):  # the spec's mappings stay read-only after the round trip
+        clone.spec.expected_counts["stripes"] = (0, 0)  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(MVTEC)).converter is MVTEC.converter
+
+
 def test_dataloader_workers(small_synthetic: Path) -> None:
     # Fork workers here; spawn/forkserver workers (macOS, Windows, Python >= 3.14) receive the dataset
     # through ForkingPickler, which test_pickles covers without paying for a fresh interpreter.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from zsad_bench import atomic
 from zsad_bench.data import manifest as mf
 from zsad_bench.data.manifest import (
     MANIFEST_COLUMNS,
@@ -171,7 +172,7 @@ def test_write_is_deterministic(tmp_path: Path) -> None:
 
 
 def _no_temp_files(folder: Path) -> bool:
-    return not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    return not [p for p in folder.iterdir() if p.name.startswith(".")]  # atomic_file's are hidden
 
 
 def test_failed_write_leaves_nothing_in_a_fresh_folder(
@@ -183,7 +184,7 @@ def test_failed_write_leaves_nothing_in_a_fresh_folder(
     def broken_fsync(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(mf.os, "fsync", broken_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         write_manifest(df, tmp_path, {"id": "toy"})
     assert not is_prepared(tmp_path)
@@ -205,7 +206,7 @@ def test_interrupted_replace_never_leaves_a_mismatched_dataset(
             raise OSError("interrupted")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(mf.os, "replace", replace)
+    monkeypatch.setattr(atomic.os, "replace", replace)
     with pytest.raises(OSError, match="interrupted"):
         write_manifest(new, tmp_path, {"id": "toy"})
     monkeypatch.undo()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -14,11 +15,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import zsad_bench.data as data
 from zsad_bench.data import ensure_prepared, is_prepared, read_manifest, validate_manifest
 from zsad_bench.data.manifest import read_info
 from zsad_bench.data.spec import ClassSpec, DatasetSpec
-from zsad_bench.data.synthetic import CLASSES, DEFECTS, SPEC, TEXTURE_RANGE, build, sample_rng, texture
+from zsad_bench.data.synthetic import (
+    CLASSES,
+    DEFECTS,
+    SPEC,
+    TEXTURE_RANGE,
+    add_defect,
+    build,
+    sample_rng,
+    texture,
+)
 from zsad_bench.errors import ZsadError
 
 
@@ -105,7 +114,7 @@ def test_defect_types_look_different() -> None:
     for _ in range(10):
         base = texture("checker", rng, 96)
         for defect in DEFECTS:
-            image, mask = data.synthetic.add_defect(base, defect, rng)
+            image, mask = add_defect(base, defect, rng)
             sizes[defect].append(mask.sum())
             if defect == "hole":
                 assert image[mask].max() <= 14
@@ -152,24 +161,23 @@ def test_default_build_is_fast(tmp_path: Path) -> None:
 
 
 def test_spec() -> None:
-    assert SPEC.id == "synthetic" and SPEC.has_masks and SPEC.builder == "zsad_bench.data.synthetic:build"
+    assert SPEC.id == "synthetic" and SPEC.has_masks and SPEC.builder is build
     assert [c.prompt_name for c in SPEC.classes] == list(CLASSES)
 
 
 # -- ensure_prepared -----------------------------------------------------------------------------------
 
 
-def test_ensure_prepared_builds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ensure_prepared_builds_once(tmp_path: Path) -> None:
     folder = ensure_prepared(SPEC, tmp_path)
     assert folder == tmp_path / "synthetic" and is_prepared(folder)
     assert [p.name for p in tmp_path.iterdir()] == ["synthetic"]  # no temporary folder left behind
     stamps = {p: p.stat().st_mtime_ns for p in (folder / "dataset.json", folder / "manifest.parquet")}
 
-    def no_rebuild(spec: DatasetSpec) -> None:
+    def no_rebuild(folder: Path) -> None:
         raise AssertionError("rebuilt a prepared dataset")
 
-    monkeypatch.setattr(data, "_import_builder", no_rebuild)
-    assert ensure_prepared(SPEC, tmp_path) == folder
+    assert ensure_prepared(dataclasses.replace(SPEC, builder=no_rebuild), tmp_path) == folder
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
 
@@ -178,17 +186,15 @@ def test_ensure_prepared_uses_data_root(tmp_path: Path, monkeypatch: pytest.Monk
     assert ensure_prepared(SPEC) == tmp_path / "root" / "synthetic"
 
 
-def test_interrupted_build_never_looks_prepared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_build_never_looks_prepared(tmp_path: Path) -> None:
     def half_build(folder: Path) -> None:
         (folder / "stripes").mkdir()
         (folder / "manifest.parquet").write_bytes(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_import_builder", lambda spec: half_build)
     with pytest.raises(KeyboardInterrupt):
-        ensure_prepared(SPEC, tmp_path)
+        ensure_prepared(dataclasses.replace(SPEC, builder=half_build), tmp_path)
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.undo()
     assert is_prepared(ensure_prepared(SPEC, tmp_path))
 
 
@@ -226,13 +232,12 @@ def test_ensure_prepared_fills_an_empty_folder(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["synthetic"]
 
 
-def test_ensure_prepared_keeps_a_concurrent_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ensure_prepared_keeps_a_concurrent_build(tmp_path: Path) -> None:
     def racing_build(folder: Path) -> None:
         build(folder, n_train=1)
         build(tmp_path / "synthetic", seed=5)  # another process finishes first
 
-    monkeypatch.setattr(data, "_import_builder", lambda spec: racing_build)
-    folder = ensure_prepared(SPEC, tmp_path)
+    folder = ensure_prepared(dataclasses.replace(SPEC, builder=racing_build), tmp_path)
     assert read_info(folder)["seed"] == 5
     assert [p.name for p in tmp_path.iterdir()] == ["synthetic"]
 

@@ -1,6 +1,8 @@
-"""The 17 datasets of the AnomalyCLIP paper, one module each: its ``SPEC`` and its ``convert`` function.
+"""The 17 datasets of the AnomalyCLIP paper, one module each; a new dataset is one more module.
 
-A converter turns the raw layout an official archive extracts into (found anywhere under the folder it
-is given) into manifest rows; facts, sources and counts are in reference/datasets.md. Each module is
-registered through the ``zsad_bench.datasets`` entry-point group like any plugin dataset.
+A module holds its converter, a plain function ``convert(raw, spec) -> DataFrame`` that turns the raw
+layout an official archive extracts into (found anywhere under ``raw``; helpers in ``_common``) into
+manifest rows, and ends with ``SPEC = DatasetSpec(..., converter=convert)``: facts, sources and expected
+counts (reference/datasets.md). ``SPEC`` is registered through the ``zsad_bench.datasets`` entry-point
+group (``id = "zsad_bench.data.catalog.module:SPEC"``), the route a plugin dataset takes too.
 """

@@ -15,6 +15,20 @@ import pandas as pd
 from zsad_bench.data.catalog._common import find_dir, frame, list_images, row
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of ``no/`` and ``yes/`` found anywhere under ``raw``; ``pred/`` and anything else is ignored."""
+    root = find_dir(
+        raw, lambda d: (d / "no").is_dir() and (d / "yes").is_dir(), "Br35H folders no/ and yes/", spec.id
+    )
+    rows = [
+        row(raw, spec, "brain", image, split="test", defect_type=defect, mask=None)
+        for folder, defect in (("no", "good"), ("yes", "tumor"))
+        for image in list_images(root / folder)
+    ]
+    return frame(rows, spec.id, raw)
+
+
 SPEC = DatasetSpec(
     id="br35h",
     title="Br35H",
@@ -31,18 +45,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={"brain": (1500, 1500)},
     expected_total=(1500, 1500),
-    converter="zsad_bench.data.catalog.br35h:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of ``no/`` and ``yes/`` found anywhere under ``raw``; ``pred/`` and anything else is ignored."""
-    root = find_dir(
-        raw, lambda d: (d / "no").is_dir() and (d / "yes").is_dir(), "Br35H folders no/ and yes/", spec.id
-    )
-    rows = [
-        row(raw, spec, "brain", image, split="test", defect_type=defect, mask=None)
-        for folder, defect in (("no", "good"), ("yes", "tumor"))
-        for image in list_images(root / folder)
-    ]
-    return frame(rows, spec.id, raw)

@@ -15,6 +15,30 @@ import pandas as pd
 from zsad_bench.data.catalog._common import find_dir, frame, list_images, row
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 
+NESTED = "brain_tumor_dataset"
+
+
+def _has_no_yes(folder: Path) -> bool:
+    return (folder / "no").is_dir() and (folder / "yes").is_dir()
+
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of ``brain_tumor_dataset/{no,yes}`` (else of a bare ``{no,yes}`` pair) under ``raw``."""
+    found = find_dir(
+        raw,
+        lambda d: _has_no_yes(d / NESTED) or _has_no_yes(d),
+        f"BrainMRI folders {NESTED}/no and {NESTED}/yes",
+        spec.id,
+    )
+    root = found / NESTED if _has_no_yes(found / NESTED) else found
+    rows = [
+        row(raw, spec, "brain", image, split="test", defect_type=defect, mask=None)
+        for folder, defect in (("no", "good"), ("yes", "tumor"))
+        for image in list_images(root / folder)
+    ]
+    return frame(rows, spec.id, raw)
+
+
 SPEC = DatasetSpec(
     id="brainmri",
     title="BrainMRI",
@@ -33,28 +57,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={"brain": (98, 155)},
     expected_total=(98, 155),
-    converter="zsad_bench.data.catalog.brainmri:convert",
+    converter=convert,
 )
-
-NESTED = "brain_tumor_dataset"
-
-
-def _has_no_yes(folder: Path) -> bool:
-    return (folder / "no").is_dir() and (folder / "yes").is_dir()
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of ``brain_tumor_dataset/{no,yes}`` (else of a bare ``{no,yes}`` pair) under ``raw``."""
-    found = find_dir(
-        raw,
-        lambda d: _has_no_yes(d / NESTED) or _has_no_yes(d),
-        f"BrainMRI folders {NESTED}/no and {NESTED}/yes",
-        spec.id,
-    )
-    root = found / NESTED if _has_no_yes(found / NESTED) else found
-    rows = [
-        row(raw, spec, "brain", image, split="test", defect_type=defect, mask=None)
-        for folder, defect in (("no", "good"), ("yes", "tumor"))
-        for image in list_images(root / folder)
-    ]
-    return frame(rows, spec.id, raw)

@@ -20,6 +20,13 @@ from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 
 CLASSES = ("01", "02", "03")
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows for every product folder under ``raw`` (``<raw>/[BTech_Dataset_transformed/]<01|02|03>``);
+    the normal folder is ``ok``; masks are ``.png`` beside ``.bmp`` images, paired by stem."""
+    return convert_mvtec_like(raw, spec, "BTAD product folders", normal="ok", mask_suffix=None)
+
+
 SPEC = DatasetSpec(
     id="btad",
     title="BTAD (beanTech Anomaly Detection)",
@@ -45,11 +52,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={"01": (21, 49), "02": (30, 200), "03": (400, 41)},
     expected_total=(451, 290),
-    converter="zsad_bench.data.catalog.btad:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows for every product folder under ``raw`` (``<raw>/[BTech_Dataset_transformed/]<01|02|03>``);
-    the normal folder is ``ok``; masks are ``.png`` beside ``.bmp`` images, paired by stem."""
-    return convert_mvtec_like(raw, spec, "BTAD product folders", normal="ok", mask_suffix=None)

@@ -19,29 +19,6 @@ from zsad_bench.data.catalog._common import find_dir, frame, list_images, row
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 from zsad_bench.errors import ZsadError
 
-SPEC = DatasetSpec(
-    id="covid19",
-    title="COVID-19 Radiography Database (first release)",
-    domain="medical",
-    modality="chest X-ray",
-    licence="unverified; the Kaggle README asks for citation and credit",
-    citation=("Chowdhury et al. Can AI Help in Screening Viral and COVID-19 Pneumonia? IEEE Access 2020."),
-    homepage="https://www.kaggle.com/datasets/tawsifurrahman/covid19-radiography-database",
-    classes=(ClassSpec("chest", "chest"),),
-    has_masks=False,
-    sources=(
-        Source("gdrive", "1ECwI8DJmhEtcVHatxCAdFqnSmXs35WFL", note="AnomalyCLIP's copy of the first release"),
-        Source(
-            "kaggle",
-            "tawsifurrahman/covid19-radiography-database",
-            note="now a later release: its counts differ from the paper's",
-        ),
-    ),
-    expected_counts={"chest": (1341, 219)},
-    expected_total=(1341, 219),
-    converter="zsad_bench.data.catalog.covid19:convert",
-)
-
 NORMAL_NAMES = ("normal",)
 COVID_NAMES = ("covid19", "covid")
 
@@ -73,7 +50,7 @@ def _images_dir(class_dir: Path) -> Path:
     return class_dir / "images" if (class_dir / "images").is_dir() else class_dir
 
 
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
     """Rows of the normal and COVID folders found together anywhere under ``raw``."""
     root = find_dir(
         raw,
@@ -90,3 +67,27 @@ def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
             for image in list_images(_images_dir(class_dir))
         ]
     return frame(rows, spec.id, raw)
+
+
+SPEC = DatasetSpec(
+    id="covid19",
+    title="COVID-19 Radiography Database (first release)",
+    domain="medical",
+    modality="chest X-ray",
+    licence="unverified; the Kaggle README asks for citation and credit",
+    citation=("Chowdhury et al. Can AI Help in Screening Viral and COVID-19 Pneumonia? IEEE Access 2020."),
+    homepage="https://www.kaggle.com/datasets/tawsifurrahman/covid19-radiography-database",
+    classes=(ClassSpec("chest", "chest"),),
+    has_masks=False,
+    sources=(
+        Source("gdrive", "1ECwI8DJmhEtcVHatxCAdFqnSmXs35WFL", note="AnomalyCLIP's copy of the first release"),
+        Source(
+            "kaggle",
+            "tawsifurrahman/covid19-radiography-database",
+            note="now a later release: its counts differ from the paper's",
+        ),
+    ),
+    expected_counts={"chest": (1341, 219)},
+    expected_total=(1341, 219),
+    converter=convert,
+)

@@ -13,6 +13,12 @@ import pandas as pd
 from zsad_bench.data.catalog._polyp import convert_images_masks, figshare_source
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of ``CVC-ClinicDB/{images,masks}`` found anywhere under ``raw``."""
+    return convert_images_masks(raw, spec, ("CVC-ClinicDB",))
+
+
 SPEC = DatasetSpec(
     id="cvc-clinicdb",
     title="CVC-ClinicDB",
@@ -34,10 +40,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={"colon": (0, 612)},
     expected_total=(0, 612),
-    converter="zsad_bench.data.catalog.cvc_clinicdb:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of ``CVC-ClinicDB/{images,masks}`` found anywhere under ``raw``."""
-    return convert_images_masks(raw, spec, ("CVC-ClinicDB",))

@@ -13,6 +13,12 @@ import pandas as pd
 from zsad_bench.data.catalog._polyp import FIGSHARE, convert_images_masks, figshare_source
 from zsad_bench.data.spec import ClassSpec, DatasetSpec
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of ``CVC-ColonDB/{images,masks}`` found anywhere under ``raw``."""
+    return convert_images_masks(raw, spec, ("CVC-ColonDB",))
+
+
 SPEC = DatasetSpec(
     id="cvc-colondb",
     title="CVC-ColonDB",
@@ -29,10 +35,5 @@ SPEC = DatasetSpec(
     sources=(figshare_source(),),
     expected_counts={"colon": (0, 380)},
     expected_total=(0, 380),
-    converter="zsad_bench.data.catalog.cvc_colondb:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of ``CVC-ColonDB/{images,masks}`` found anywhere under ``raw``."""
-    return convert_images_masks(raw, spec, ("CVC-ColonDB",))

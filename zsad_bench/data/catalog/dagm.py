@@ -33,6 +33,31 @@ LABEL_DIR = "Label"
 LABEL_SUFFIX = "_label"
 DEFECT = "defect"  # DAGM labels carry no defect type
 
+
+def _class_rows(raw: Path, class_dir: Path, class_name: str, spec: DatasetSpec) -> list[dict[str, object]]:
+    rows = []
+    for folder, split in SPLITS.items():
+        images = list_images(class_dir / folder)
+        labels = list_images(class_dir / folder / LABEL_DIR)
+        pairs = pair_masks_by_name(images, labels, mask_suffix=LABEL_SUFFIX, missing_ok=True)
+        for image, mask in pairs.items():
+            defect = "good" if mask is None else DEFECT
+            rows.append(row(raw, spec, class_name, image, split=split, defect_type=defect, mask=mask))
+    return rows
+
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows for every class folder found under ``raw`` (``<raw>/[DAGM_KaggleUpload/]ClassN/{Train,Test}``)."""
+    root = find_dir(
+        raw, lambda d: any((d / c / "Test").is_dir() for c in spec.class_names), "DAGM class folders", spec.id
+    )
+    rows = []
+    for name in spec.class_names:
+        if (root / name).is_dir():
+            rows += _class_rows(raw, root / name, name, spec)
+    return frame(rows, spec.id, raw)
+
+
 SPEC = DatasetSpec(
     id="dagm",
     title="DAGM 2007 (Weakly Supervised Learning for Industrial Optical Inspection)",
@@ -51,29 +76,5 @@ SPEC = DatasetSpec(
         ),
     ),
     expected_total=(6996, 1054),
-    converter="zsad_bench.data.catalog.dagm:convert",
+    converter=convert,
 )
-
-
-def _class_rows(raw: Path, class_dir: Path, class_name: str, spec: DatasetSpec) -> list[dict[str, object]]:
-    rows = []
-    for folder, split in SPLITS.items():
-        images = list_images(class_dir / folder)
-        labels = list_images(class_dir / folder / LABEL_DIR)
-        pairs = pair_masks_by_name(images, labels, mask_suffix=LABEL_SUFFIX, missing_ok=True)
-        for image, mask in pairs.items():
-            defect = "good" if mask is None else DEFECT
-            rows.append(row(raw, spec, class_name, image, split=split, defect_type=defect, mask=mask))
-    return rows
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows for every class folder found under ``raw`` (``<raw>/[DAGM_KaggleUpload/]ClassN/{Train,Test}``)."""
-    root = find_dir(
-        raw, lambda d: any((d / c / "Test").is_dir() for c in spec.class_names), "DAGM class folders", spec.id
-    )
-    rows = []
-    for name in spec.class_names:
-        if (root / name).is_dir():
-            rows += _class_rows(raw, root / name, name, spec)
-    return frame(rows, spec.id, raw)

@@ -29,6 +29,13 @@ CLASSES = (
 
 DRIVE_FOLDER = "10OyPzvI3H6llCZBxKxFlKWt1Pw1tkMK1"
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows for every class folder found under ``raw`` (``<raw>/[DTD-Synthetic/]<Class>/...``); masks named
+    ``000_mask.png`` or like their image, detected per class (issue #45: the release does not parse as-is)."""
+    return convert_mvtec_like(raw, spec, "DTD-Synthetic class folders", mask_suffix=None)
+
+
 SPEC = DatasetSpec(
     id="dtd-synthetic",
     title="DTD-Synthetic",
@@ -46,11 +53,5 @@ SPEC = DatasetSpec(
         Source("gdrive", "1em51XXz5_aBNRJlJxxv3-Ed1dO9H3QgS", note="AdaCLIP's archive (counts not verified)"),
     ),
     expected_total=(357, 947),
-    converter="zsad_bench.data.catalog.dtd_synthetic:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows for every class folder found under ``raw`` (``<raw>/[DTD-Synthetic/]<Class>/...``); masks named
-    ``000_mask.png`` or like their image, detected per class (issue #45: the release does not parse as-is)."""
-    return convert_mvtec_like(raw, spec, "DTD-Synthetic class folders", mask_suffix=None)

@@ -14,6 +14,13 @@ import pandas as pd
 from zsad_bench.data.catalog._polyp import convert_images_masks
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of ``EndoTect_2020_Segmentation_Test_Dataset/{images,masks}`` found anywhere under ``raw``
+    (any folder whose name starts with ``EndoTect`` or ``Endo``, or ``raw`` itself)."""
+    return convert_images_masks(raw, spec, ("EndoTect", "Endo"), prefix=True)
+
+
 SPEC = DatasetSpec(
     id="endo",
     title="Endo (EndoTect 2020 segmentation test)",
@@ -30,11 +37,5 @@ SPEC = DatasetSpec(
     sources=(Source("gdrive", "1LNpLkv5ZlEUzr_RPN5rdOHaqk0SkZa3m", note="AnomalyCLIP's copy"),),
     expected_counts={"colon": (0, 200)},
     expected_total=(0, 200),
-    converter="zsad_bench.data.catalog.endo:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of ``EndoTect_2020_Segmentation_Test_Dataset/{images,masks}`` found anywhere under ``raw``
-    (any folder whose name starts with ``EndoTect`` or ``Endo``, or ``raw`` itself)."""
-    return convert_images_masks(raw, spec, ("EndoTect", "Endo"), prefix=True)

@@ -18,25 +18,6 @@ from zsad_bench.data.catalog._common import find_dir, frame, list_images, row
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 from zsad_bench.errors import ZsadError
 
-SPEC = DatasetSpec(
-    id="headct",
-    title="HeadCT",
-    domain="medical",
-    modality="brain CT (hemorrhage)",
-    licence="unverified (Kaggle)",
-    citation="Kitamura. Head CT - hemorrhage. Kaggle dataset felipekitamura/head-ct-hemorrhage.",
-    homepage="https://www.kaggle.com/datasets/felipekitamura/head-ct-hemorrhage",
-    classes=(ClassSpec("brain", "brain"),),
-    has_masks=False,
-    sources=(
-        Source("gdrive", "1lSAUkgZXUFwTqyexS8km4ZZ3hW89i5aS", note="AnomalyCLIP's copy"),
-        Source("kaggle", "felipekitamura/head-ct-hemorrhage"),
-    ),
-    expected_counts={"brain": (100, 100)},
-    expected_total=(100, 100),
-    converter="zsad_bench.data.catalog.headct:convert",
-)
-
 LABELS = "labels.csv"
 
 
@@ -103,7 +84,7 @@ def _kaggle_layout(raw: Path, root: Path, images_dir: Path, spec: DatasetSpec) -
     ]
 
 
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
     """Rows of the Kaggle layout or of AnomalyCLIP's ``brain/test/`` copy, whichever is shallower."""
     root = find_dir(
         raw,
@@ -117,3 +98,23 @@ def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
     else:
         rows = _kaggle_layout(raw, root, images_dir, spec)
     return frame(rows, spec.id, raw)
+
+
+SPEC = DatasetSpec(
+    id="headct",
+    title="HeadCT",
+    domain="medical",
+    modality="brain CT (hemorrhage)",
+    licence="unverified (Kaggle)",
+    citation="Kitamura. Head CT - hemorrhage. Kaggle dataset felipekitamura/head-ct-hemorrhage.",
+    homepage="https://www.kaggle.com/datasets/felipekitamura/head-ct-hemorrhage",
+    classes=(ClassSpec("brain", "brain"),),
+    has_masks=False,
+    sources=(
+        Source("gdrive", "1lSAUkgZXUFwTqyexS8km4ZZ3hW89i5aS", note="AnomalyCLIP's copy"),
+        Source("kaggle", "felipekitamura/head-ct-hemorrhage"),
+    ),
+    expected_counts={"brain": (100, 100)},
+    expected_total=(100, 100),
+    converter=convert,
+)

@@ -26,6 +26,34 @@ _S3 = "https://isic-challenge-data.s3.amazonaws.com/2016/"
 DATA = "ISBI2016_ISIC_Part1_Test_Data"
 GROUND_TRUTH = "ISBI2016_ISIC_Part1_Test_GroundTruth"
 
+
+MASK_SUFFIX = "_Segmentation"
+
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of the official folders, or of AnomalyCLIP's ``skin/`` folder, found anywhere under ``raw``."""
+    gt_dir = find_dir(raw, lambda d: d.name == GROUND_TRUTH, f"ISIC mask folder {GROUND_TRUTH}", spec.id)
+    masks = list_images(gt_dir)
+    rows = []
+    if (gt_dir.parent / "test").is_dir():  # AnomalyCLIP: skin/test/<any>/ beside the mask folder
+        test_dir = gt_dir.parent / "test"
+        folders = sorted(d for d in test_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+        rows += [
+            row(raw, spec, "skin", image, split="test", defect_type="good", mask=None)
+            for image in list_images(test_dir / "good")
+        ]
+        images = [image for d in folders if d.name != "good" for image in list_images(d)]
+    else:
+        data_dir = find_dir(raw, lambda d: d.name == DATA, f"ISIC image folder {DATA}", spec.id)
+        images = list_images(data_dir)
+    pairs = pair_masks_by_name(images, masks, mask_suffix=MASK_SUFFIX)
+    rows += [
+        row(raw, spec, "skin", image, split="test", defect_type="lesion", mask=mask)
+        for image, mask in pairs.items()
+    ]
+    return frame(rows, spec.id, raw)
+
+
 SPEC = DatasetSpec(
     id="isic",
     title="ISIC 2016 (ISBI 2016 Part 1 test)",
@@ -57,31 +85,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={"skin": (0, 379)},
     expected_total=(0, 379),
-    converter="zsad_bench.data.catalog.isic:convert",
+    converter=convert,
 )
-
-MASK_SUFFIX = "_Segmentation"
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of the official folders, or of AnomalyCLIP's ``skin/`` folder, found anywhere under ``raw``."""
-    gt_dir = find_dir(raw, lambda d: d.name == GROUND_TRUTH, f"ISIC mask folder {GROUND_TRUTH}", spec.id)
-    masks = list_images(gt_dir)
-    rows = []
-    if (gt_dir.parent / "test").is_dir():  # AnomalyCLIP: skin/test/<any>/ beside the mask folder
-        test_dir = gt_dir.parent / "test"
-        folders = sorted(d for d in test_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
-        rows += [
-            row(raw, spec, "skin", image, split="test", defect_type="good", mask=None)
-            for image in list_images(test_dir / "good")
-        ]
-        images = [image for d in folders if d.name != "good" for image in list_images(d)]
-    else:
-        data_dir = find_dir(raw, lambda d: d.name == DATA, f"ISIC image folder {DATA}", spec.id)
-        images = list_images(data_dir)
-    pairs = pair_masks_by_name(images, masks, mask_suffix=MASK_SUFFIX)
-    rows += [
-        row(raw, spec, "skin", image, split="test", defect_type="lesion", mask=mask)
-        for image, mask in pairs.items()
-    ]
-    return frame(rows, spec.id, raw)

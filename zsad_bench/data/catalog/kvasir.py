@@ -14,6 +14,12 @@ import pandas as pd
 from zsad_bench.data.catalog._polyp import convert_images_masks, figshare_source
 from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of ``Kvasir-SEG/{images,masks}`` or ``Kvasir/{images,masks}`` found anywhere under ``raw``."""
+    return convert_images_masks(raw, spec, ("Kvasir-SEG", "Kvasir"))
+
+
 SPEC = DatasetSpec(
     id="kvasir",
     title="Kvasir-SEG",
@@ -42,10 +48,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={"colon": (0, 1000)},
     expected_total=(0, 1000),
-    converter="zsad_bench.data.catalog.kvasir:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of ``Kvasir-SEG/{images,masks}`` or ``Kvasir/{images,masks}`` found anywhere under ``raw``."""
-    return convert_images_masks(raw, spec, ("Kvasir-SEG", "Kvasir"))

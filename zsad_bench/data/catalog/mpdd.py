@@ -24,6 +24,12 @@ SHAREPOINT = (
     "EhHS_ufVigxDo3MC6Lweau0BVMuoCmhMZj6ddamiQ7-FnA?e=oHKCxI"
 )
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows for every class folder found under ``raw`` (``<raw>/[MPDD/]<cls>/{train,test,ground_truth}``)."""
+    return convert_mvtec_like(raw, spec, "MPDD class folders")
+
+
 SPEC = DatasetSpec(
     id="mpdd",
     title="MPDD (Metal Parts Defect Detection)",
@@ -56,10 +62,5 @@ SPEC = DatasetSpec(
         "tubes": (32, 69),
     },
     expected_total=(176, 282),
-    converter="zsad_bench.data.catalog.mpdd:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows for every class folder found under ``raw`` (``<raw>/[MPDD/]<cls>/{train,test,ground_truth}``)."""
-    return convert_mvtec_like(raw, spec, "MPDD class folders")

@@ -18,6 +18,12 @@ CLASSES = (
     "tile", "toothbrush", "transistor", "wood", "zipper",
 )  # fmt: skip
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows for every class folder found under ``raw`` (``<raw>/[mvtec_anomaly_detection/]<cls>/...``)."""
+    return convert_mvtec_like(raw, spec, "MVTec AD class folders")
+
+
 SPEC = DatasetSpec(
     id="mvtec-ad",
     title="MVTec AD",
@@ -65,10 +71,5 @@ SPEC = DatasetSpec(
         "wood": (19, 60),
         "zipper": (32, 119),
     },
-    converter="zsad_bench.data.catalog.mvtec_ad:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows for every class folder found under ``raw`` (``<raw>/[mvtec_anomaly_detection/]<cls>/...``)."""
-    return convert_mvtec_like(raw, spec, "MVTec AD class folders")

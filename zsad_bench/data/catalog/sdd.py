@@ -22,6 +22,12 @@ from zsad_bench.data.spec import ClassSpec, DatasetSpec, Source
 
 CLASS = "electrical commutators"
 
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of the class folder found under ``raw`` (``<raw>/[SDD/]electrical commutators/...``)."""
+    return convert_mvtec_like(raw, spec, f"'{CLASS}' folder")
+
+
 SPEC = DatasetSpec(
     id="sdd",
     title="SDD (KolektorSDD, AnomalyCLIP split)",
@@ -44,10 +50,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={CLASS: (181, 74)},
     expected_total=(181, 74),
-    converter="zsad_bench.data.catalog.sdd:convert",
+    converter=convert,
 )
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of the class folder found under ``raw`` (``<raw>/[SDD/]electrical commutators/...``)."""
-    return convert_mvtec_like(raw, spec, f"'{CLASS}' folder")

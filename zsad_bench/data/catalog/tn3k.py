@@ -20,6 +20,34 @@ from zsad_bench.errors import ZsadError
 
 _RAW = "https://github.com/haifangong/TRFE-Net-for-thyroid-nodule-segmentation/raw/main/picture/"
 
+
+SPLITS = (("test", "test"), ("train", "trainval"))
+
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows of ``test-image``/``test-mask`` (and ``trainval-*`` beside them) found anywhere under ``raw``."""
+    root = find_dir(
+        raw,
+        lambda d: (d / "test-image").is_dir() and (d / "test-mask").is_dir(),
+        "TN3K folders test-image/ and test-mask/",
+        spec.id,
+    )
+    rows = []
+    for split, prefix in SPLITS:
+        image_dir, mask_dir = root / f"{prefix}-image", root / f"{prefix}-mask"
+        if not image_dir.is_dir() and not mask_dir.is_dir():
+            continue
+        if not (image_dir.is_dir() and mask_dir.is_dir()):
+            present, absent = (image_dir, mask_dir) if image_dir.is_dir() else (mask_dir, image_dir)
+            raise ZsadError(f"{present} has no companion folder {absent.name}/ beside it; extract both parts")
+        pairs = pair_masks_by_name(list_images(image_dir), list_images(mask_dir), mask_suffix="")
+        rows += [
+            row(raw, spec, "thyroid", image, split=split, defect_type="nodule", mask=mask)
+            for image, mask in pairs.items()
+        ]
+    return frame(rows, spec.id, raw)
+
+
 SPEC = DatasetSpec(
     id="tn3k",
     title="TN3K (test split)",
@@ -59,31 +87,5 @@ SPEC = DatasetSpec(
     ),
     expected_counts={"thyroid": (0, 614)},
     expected_total=(0, 614),
-    converter="zsad_bench.data.catalog.tn3k:convert",
+    converter=convert,
 )
-
-SPLITS = (("test", "test"), ("train", "trainval"))
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows of ``test-image``/``test-mask`` (and ``trainval-*`` beside them) found anywhere under ``raw``."""
-    root = find_dir(
-        raw,
-        lambda d: (d / "test-image").is_dir() and (d / "test-mask").is_dir(),
-        "TN3K folders test-image/ and test-mask/",
-        spec.id,
-    )
-    rows = []
-    for split, prefix in SPLITS:
-        image_dir, mask_dir = root / f"{prefix}-image", root / f"{prefix}-mask"
-        if not image_dir.is_dir() and not mask_dir.is_dir():
-            continue
-        if not (image_dir.is_dir() and mask_dir.is_dir()):
-            present, absent = (image_dir, mask_dir) if image_dir.is_dir() else (mask_dir, image_dir)
-            raise ZsadError(f"{present} has no companion folder {absent.name}/ beside it; extract both parts")
-        pairs = pair_masks_by_name(list_images(image_dir), list_images(mask_dir), mask_suffix="")
-        rows += [
-            row(raw, spec, "thyroid", image, split=split, defect_type="nodule", mask=mask)
-            for image, mask in pairs.items()
-        ]
-    return frame(rows, spec.id, raw)

@@ -27,6 +27,49 @@ SPLIT_CSV = PurePosixPath("split_csv/1cls.csv")
 CSV_COLUMNS = ("object", "split", "label", "image", "mask")
 LABELS = {"normal": "good", "anomaly": "anomaly"}  # CSV label -> defect_type
 
+
+def _read_split_csv(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in CSV_COLUMNS if c not in table.columns]
+    if missing:
+        raise ZsadError(
+            f"{path} lacks column(s) {', '.join(missing)}; expected the official VisA split file with "
+            f"columns {', '.join(CSV_COLUMNS)}"
+        )
+    return table
+
+
+def convert(raw: Path, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows for every image listed in ``split_csv/1cls.csv`` of the VisA root found under ``raw``."""
+    root = find_dir(raw, lambda d: (d / SPLIT_CSV).is_file(), "VisA root (split_csv/1cls.csv)", spec.id)
+    csv_path = root / SPLIT_CSV
+    known = set(spec.class_names)
+    rows = []
+    for rec in _read_split_csv(csv_path).itertuples(index=False):
+        where = f"{csv_path}, image '{rec.image}'"
+        if rec.object not in known:
+            raise ZsadError(f"{where}: unknown object '{rec.object}'; expected one of {sorted(known)}")
+        if rec.split not in ("train", "test"):
+            raise ZsadError(f"{where}: split '{rec.split}' is neither 'train' nor 'test'")
+        if rec.label not in LABELS:
+            raise ZsadError(f"{where}: label '{rec.label}' is neither 'normal' nor 'anomaly'")
+        mask = None
+        if rec.label == "anomaly":
+            if not rec.mask:
+                raise ZsadError(f"{where}: anomalous image has an empty mask column")
+            mask = root.joinpath(*PurePosixPath(rec.mask).parts)
+            if not mask.is_file():
+                raise ZsadError(
+                    f"mask {mask} (listed in {csv_path} for image '{rec.image}') does not exist; "
+                    f"re-extract the VisA archive"
+                )
+        image = root.joinpath(*PurePosixPath(rec.image).parts)
+        rows.append(
+            row(raw, spec, rec.object, image, split=rec.split, defect_type=LABELS[rec.label], mask=mask)
+        )
+    return frame(rows, spec.id, raw)
+
+
 SPEC = DatasetSpec(
     id="visa",
     title="VisA (Visual Anomaly)",
@@ -70,47 +113,5 @@ SPEC = DatasetSpec(
         "pipe_fryum": (50, 100),
     },
     expected_total=(962, 1200),
-    converter="zsad_bench.data.catalog.visa:convert",
+    converter=convert,
 )
-
-
-def _read_split_csv(path: Path) -> pd.DataFrame:
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in CSV_COLUMNS if c not in table.columns]
-    if missing:
-        raise ZsadError(
-            f"{path} lacks column(s) {', '.join(missing)}; expected the official VisA split file with "
-            f"columns {', '.join(CSV_COLUMNS)}"
-        )
-    return table
-
-
-def convert(raw: Path, spec: DatasetSpec = SPEC) -> pd.DataFrame:
-    """Rows for every image listed in ``split_csv/1cls.csv`` of the VisA root found under ``raw``."""
-    root = find_dir(raw, lambda d: (d / SPLIT_CSV).is_file(), "VisA root (split_csv/1cls.csv)", spec.id)
-    csv_path = root / SPLIT_CSV
-    known = set(spec.class_names)
-    rows = []
-    for rec in _read_split_csv(csv_path).itertuples(index=False):
-        where = f"{csv_path}, image '{rec.image}'"
-        if rec.object not in known:
-            raise ZsadError(f"{where}: unknown object '{rec.object}'; expected one of {sorted(known)}")
-        if rec.split not in ("train", "test"):
-            raise ZsadError(f"{where}: split '{rec.split}' is neither 'train' nor 'test'")
-        if rec.label not in LABELS:
-            raise ZsadError(f"{where}: label '{rec.label}' is neither 'normal' nor 'anomaly'")
-        mask = None
-        if rec.label == "anomaly":
-            if not rec.mask:
-                raise ZsadError(f"{where}: anomalous image has an empty mask column")
-            mask = root.joinpath(*PurePosixPath(rec.mask).parts)
-            if not mask.is_file():
-                raise ZsadError(
-                    f"mask {mask} (listed in {csv_path} for image '{rec.image}') does not exist; "
-                    f"re-extract the VisA archive"
-                )
-        image = root.joinpath(*PurePosixPath(rec.image).parts)
-        rows.append(
-            row(raw, spec, rec.object, image, split=rec.split, defect_type=LABELS[rec.label], mask=mask)
-        )
-    return frame(rows, spec.id, raw)

@@ -68,7 +68,7 @@ def test_spec_is_complete_and_consistent(dataset_id: str) -> None:
     assert spec.id == dataset_id
     assert spec.domain == "industrial" and spec.has_masks
     assert all([spec.title, spec.modality, spec.licence, spec.citation, spec.homepage])
-    assert spec.converter == f"{module.__name__}:convert"
+    assert spec.converter is module.convert  # a plain function, defined beside its spec
     assert len(set(spec.class_names)) == len(spec.classes) and all(c.prompt_name for c in spec.classes)
     assert set(spec.expected_counts) <= set(spec.class_names)
 
@@ -107,7 +107,7 @@ def test_specs_follow_the_protocol_notes() -> None:
 def test_convert_finds_every_image_with_its_mask(dataset_id: str, request: pytest.FixtureRequest) -> None:
     layout = _layout(request, dataset_id)
     spec = _module(dataset_id).SPEC
-    df = validate_manifest(_module(dataset_id).convert(layout.root), folder=layout.root)
+    df = validate_manifest(_module(dataset_id).SPEC.convert(layout.root), folder=layout.root)
 
     assert _counts(df) == layout.counts
     assert set(df["defect_type"]) == layout.defect_types
@@ -123,7 +123,7 @@ def test_convert_finds_every_image_with_its_mask(dataset_id: str, request: pytes
 @pytest.mark.parametrize("dataset_id", DATASETS)
 def test_convert_from_top_folder_or_its_parent(dataset_id: str, request: pytest.FixtureRequest) -> None:
     layout = _layout(request, dataset_id)
-    convert = _module(dataset_id).convert
+    convert = _module(dataset_id).SPEC.convert
     from_top = validate_manifest(convert(layout.root), folder=layout.root)
     from_parent = validate_manifest(convert(layout.parent), folder=layout.parent)
 
@@ -141,7 +141,7 @@ def test_convert_from_top_folder_or_its_parent(dataset_id: str, request: pytest.
 def test_convert_of_a_folder_without_the_dataset_fails(dataset_id: str, tmp_path: Path) -> None:
     (tmp_path / "unrelated" / "test").mkdir(parents=True)
     with pytest.raises(ZsadError, match=dataset_id):
-        _module(dataset_id).convert(tmp_path)
+        _module(dataset_id).SPEC.convert(tmp_path)
 
 
 # -- pairing by name -----------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def test_convert_of_a_folder_without_the_dataset_fails(dataset_id: str, tmp_path
 @pytest.mark.parametrize("dataset_id", MVTEC_LIKE)
 def test_missing_mask_is_an_error_naming_the_image(dataset_id: str, request: pytest.FixtureRequest) -> None:
     layout = _layout(request, dataset_id)
-    convert = _module(dataset_id).convert
+    convert = _module(dataset_id).SPEC.convert
     target = _first_anomalous_test_row(validate_manifest(convert(layout.root)))
     (layout.root / target["mask_path"]).unlink()
     with pytest.raises(ZsadError, match=re.escape(PurePosixPath(target["image_path"]).name)):
@@ -164,7 +164,7 @@ def test_mask_without_image_is_an_error_naming_the_mask(
     # Dropping an image leaves every later mask one place off: a positional pairing would silently
     # give the next image this mask; pairing by name refuses.
     layout = _layout(request, dataset_id)
-    convert = _module(dataset_id).convert
+    convert = _module(dataset_id).SPEC.convert
     target = _first_anomalous_test_row(validate_manifest(convert(layout.root)))
     (layout.root / target["image_path"]).unlink()
     with pytest.raises(ZsadError, match=re.escape(PurePosixPath(target["mask_path"]).name)):
@@ -180,7 +180,7 @@ def test_extra_mask_is_an_error_naming_it(dataset_id: str, request: pytest.Fixtu
     )
     shutil.copyfile(existing, extra)
     with pytest.raises(ZsadError, match=re.escape(extra.name)):
-        _module(dataset_id).convert(layout.parent)
+        _module(dataset_id).SPEC.convert(layout.parent)
 
 
 # -- dataset-specific layouts ----------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_visa_missing_mask_is_an_error_naming_it(visa_raw) -> None:
     mask = visa_raw.root / "pcb1" / "Data" / "Masks" / "Anomaly" / "000.png"
     mask.unlink()
     with pytest.raises(ZsadError, match=re.escape(str(mask))):
-        visa.convert(visa_raw.parent)
+        visa.SPEC.convert(visa_raw.parent)
 
 
 @pytest.mark.parametrize(
@@ -210,13 +210,13 @@ def test_visa_rejects_a_malformed_split_csv(visa_raw, edit, message: str) -> Non
     csv = visa_raw.root / "split_csv" / "1cls.csv"
     csv.write_text(edit(csv.read_text()))
     with pytest.raises(ZsadError, match=re.escape(message)):
-        visa.convert(visa_raw.root)
+        visa.SPEC.convert(visa_raw.root)
 
 
 def test_visa_paths_come_from_the_csv(visa_raw) -> None:
     from zsad_bench.data.catalog import visa
 
-    df = validate_manifest(visa.convert(visa_raw.parent))
+    df = validate_manifest(visa.SPEC.convert(visa_raw.parent))
     row = df[df["sample_id"] == "VisA_20220922/candle/Data/Images/Anomaly/001.JPG"].iloc[0]
     assert (row["split"], row["class_name"], row["label"]) == ("test", "candle", 1)
     assert row["mask_path"] == "VisA_20220922/candle/Data/Masks/Anomaly/001.png"
@@ -229,7 +229,7 @@ def test_btad_accepts_mvtec_style_mask_names(btad_raw) -> None:
 
     gt = btad_raw.root / "02" / "ground_truth" / "ko"
     (gt / "0000.png").rename(gt / "0000_mask.png")
-    df = validate_manifest(btad.convert(btad_raw.root))
+    df = validate_manifest(btad.SPEC.convert(btad_raw.root))
     assert df.loc[df["class_name"] == "02", "mask_path"].dropna().tolist() == [
         "02/ground_truth/ko/0000_mask.png"
     ]
@@ -239,7 +239,7 @@ def test_btad_accepts_mvtec_style_mask_names(btad_raw) -> None:
 def test_btad_normal_folder_ok_is_recorded_as_good(btad_raw) -> None:
     from zsad_bench.data.catalog import btad
 
-    df = validate_manifest(btad.convert(btad_raw.parent))
+    df = validate_manifest(btad.SPEC.convert(btad_raw.parent))
     normal = df[df["label"] == 0]
     assert set(normal["defect_type"]) == {"good"}
     assert all("/ok/" in p for p in normal["image_path"])
@@ -250,7 +250,7 @@ def test_dagm_image_without_label_is_normal_and_splits_follow_the_folders(dagm_r
     from zsad_bench.data.catalog import dagm
 
     (dagm_raw.root / "Class1" / "Test" / "Label" / "0003_label.PNG").unlink()
-    df = validate_manifest(dagm.convert(dagm_raw.root))
+    df = validate_manifest(dagm.SPEC.convert(dagm_raw.root))
     row = df[df["sample_id"] == "Class1/Test/0003.PNG"].iloc[0]
     assert (row["split"], row["label"], row["defect_type"], row["mask_path"]) == ("test", 0, "good", None)
     assert set(df.loc[df["image_path"].str.contains("/Train/"), "split"]) == {"train"}
@@ -264,12 +264,12 @@ def test_dtd_mixed_mask_names_within_a_class_are_an_error(dtd_raw) -> None:
     gt = dtd_raw.root / "Woven_001" / "ground_truth" / "bad"
     (gt / "001_mask.png").rename(gt / "001.png")
     with pytest.raises(ZsadError, match=re.escape("001.png")):
-        dtd_synthetic.convert(dtd_raw.root)
+        dtd_synthetic.SPEC.convert(dtd_raw.root)
 
 
 def test_sdd_class_name_keeps_its_space(sdd_raw) -> None:
     from zsad_bench.data.catalog import sdd
 
-    df = validate_manifest(sdd.convert(sdd_raw.parent), folder=sdd_raw.parent)
+    df = validate_manifest(sdd.SPEC.convert(sdd_raw.parent), folder=sdd_raw.parent)
     assert set(df["class_name"]) == set(df["prompt_name"]) == {"electrical commutators"}
     assert df["image_path"].str.startswith("SDD/electrical commutators/").all()

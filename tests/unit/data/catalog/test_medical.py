@@ -7,7 +7,6 @@ archive extracts into; ``EXPECTED`` holds the (normal, anomalous) counts per spl
 
 from __future__ import annotations
 
-import importlib
 import io
 import re
 import shutil
@@ -222,7 +221,7 @@ def test_convert_counts_and_valid_manifest(tmp_path: Path, case: str, level: str
     module, build, expected = CASES[case]
     root = build(tmp_path)
     raw = root if level == "top" else tmp_path
-    table = validate_manifest(module.convert(raw), raw)  # also checks that every file exists
+    table = validate_manifest(module.SPEC.convert(raw), raw)  # also checks that every file exists
     assert _counts(table) == expected
     (class_name,) = module.SPEC.class_names
     assert set(table["class_name"]) == {class_name}
@@ -241,30 +240,30 @@ def test_convert_counts_and_valid_manifest(tmp_path: Path, case: str, level: str
 def test_missing_mask_names_the_image(tmp_path: Path, case: str) -> None:
     module, build, _ = CASES[case]
     root = build(tmp_path)
-    table = module.convert(root)
+    table = module.SPEC.convert(root)
     victim = table[table["label"] == 1].iloc[0]
     (root / victim["mask_path"]).unlink()
     with pytest.raises(ZsadError, match=re.escape(PurePosixPath(victim["image_path"]).name)):
-        module.convert(root)
+        module.SPEC.convert(root)
 
 
 @pytest.mark.parametrize("case", MASKED)
 def test_extra_mask_names_the_mask(tmp_path: Path, case: str) -> None:
     module, build, _ = CASES[case]
     root = build(tmp_path)
-    mask = root / module.convert(root)["mask_path"].dropna().iloc[0]
+    mask = root / module.SPEC.convert(root)["mask_path"].dropna().iloc[0]
     suffix = MASK_SUFFIX.get(module.SPEC.id, "")
     extra = mask.with_name(f"orphan{suffix}{mask.suffix}")
     shutil.copy(mask, extra)
     with pytest.raises(ZsadError, match=re.escape(extra.name)):
-        module.convert(root)
+        module.SPEC.convert(root)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.SPEC.id)
 def test_nothing_found_is_an_error_naming_the_dataset(tmp_path: Path, module) -> None:
     _images(tmp_path / "unrelated" / "images", ["a.png"])
     with pytest.raises(ZsadError, match=module.SPEC.id):
-        module.convert(tmp_path)
+        module.SPEC.convert(tmp_path)
 
 
 # -- the specs ----------------------------------------------------------------------------------------
@@ -276,8 +275,7 @@ def test_spec(module) -> None:
     (class_name,) = spec.class_names
     assert spec.domain == "medical"
     assert spec.expected_total == spec.expected_counts[class_name]
-    module_name, func = spec.converter.split(":")
-    assert getattr(importlib.import_module(module_name), func) is module.convert
+    assert spec.converter is module.convert  # a plain function, defined beside its spec
     assert spec.prompt_name(class_name) == class_name
     assert spec.sources and spec.licence and spec.citation and spec.homepage.startswith("https://")
     kinds = [s.kind for s in spec.sources]
@@ -311,7 +309,7 @@ def test_spec_facts() -> None:
 
 def test_headct_kaggle_labels(tmp_path: Path) -> None:
     root = build_headct_kaggle(tmp_path)
-    table = headct.convert(root).set_index("image_path")
+    table = headct.SPEC.convert(root).set_index("image_path")
     assert table.loc["head_ct/head_ct/000.png", "defect_type"] == "hemorrhage"
     assert table.loc["head_ct/head_ct/004.png", "label"] == 0
 
@@ -320,25 +318,25 @@ def test_headct_image_without_label_is_an_error(tmp_path: Path) -> None:
     root = build_headct_kaggle(tmp_path)
     _images(root / "head_ct" / "head_ct", ["005.png"], mode="L")
     with pytest.raises(ZsadError, match=r"005\.png"):
-        headct.convert(root)
+        headct.SPEC.convert(root)
 
 
 def test_headct_label_without_image_is_an_error(tmp_path: Path) -> None:
     root = build_headct_kaggle(tmp_path)
     (root / "head_ct" / "head_ct" / "003.png").unlink()
     with pytest.raises(ZsadError, match="003"):
-        headct.convert(root)
+        headct.SPEC.convert(root)
 
 
 def test_headct_labels_csv_without_hemorrhage_column(tmp_path: Path) -> None:
     root = build_headct_kaggle(tmp_path)
     (root / "labels.csv").write_text("id,label\n0,1\n")
     with pytest.raises(ZsadError, match="hemorrhage"):
-        headct.convert(root)
+        headct.SPEC.convert(root)
 
 
 def test_brainmri_reads_only_the_nested_copy(tmp_path: Path) -> None:
-    table = brainmri.convert(build_brainmri(tmp_path))
+    table = brainmri.SPEC.convert(build_brainmri(tmp_path))
     assert table["image_path"].str.startswith("brain_tumor_dataset/").all()
     assert set(table.loc[table["label"] == 1, "defect_type"]) == {"tumor"}
 
@@ -346,19 +344,19 @@ def test_brainmri_reads_only_the_nested_copy(tmp_path: Path) -> None:
 def test_brainmri_falls_back_to_top_level_folders(tmp_path: Path) -> None:
     root = build_brainmri(tmp_path)
     shutil.rmtree(root / "brain_tumor_dataset")
-    table = brainmri.convert(root)
+    table = brainmri.SPEC.convert(root)
     assert _counts(table) == {"test": (3, 2)}
     assert table["image_path"].str.match(r"(no|yes)/").all()
 
 
 def test_br35h_excludes_pred(tmp_path: Path) -> None:
-    table = br35h.convert(build_br35h(tmp_path))
+    table = br35h.SPEC.convert(build_br35h(tmp_path))
     assert not table["image_path"].str.startswith("pred/").any()
 
 
 @pytest.mark.parametrize("build", [build_covid_first, build_covid_later])
 def test_covid_reads_only_normal_and_covid(tmp_path: Path, build: Builder) -> None:
-    table = covid19.convert(build(tmp_path))
+    table = covid19.SPEC.convert(build(tmp_path))
     folders = {PurePosixPath(p).parts[0] for p in table["image_path"]}
     assert folders in ({"NORMAL", "COVID-19"}, {"Normal", "COVID"})
     assert not table["image_path"].str.contains("/masks/").any()
@@ -368,14 +366,14 @@ def test_covid_reads_only_normal_and_covid(tmp_path: Path, build: Builder) -> No
 @pytest.mark.parametrize("module", [cvc_clinicdb, cvc_colondb, kvasir], ids=lambda m: m.SPEC.id)
 def test_polyp_zip_picks_its_own_folder(tmp_path: Path, module) -> None:
     root = build_polyp_zip(tmp_path)
-    table = module.convert(root)
+    table = module.SPEC.convert(root)
     folder = {"cvc-clinicdb": "CVC-ClinicDB", "cvc-colondb": "CVC-ColonDB", "kvasir": "Kvasir"}[
         module.SPEC.id
     ]
     assert table["image_path"].str.startswith(f"{folder}/images/").all()
     assert table["mask_path"].str.startswith(f"{folder}/masks/").all()
     # pointed at the dataset folder itself
-    alone = module.convert(root / folder)
+    alone = module.SPEC.convert(root / folder)
     assert len(alone) == POLYP_SETS[folder]
     assert alone["image_path"].str.startswith("images/").all()
 
@@ -384,24 +382,24 @@ def test_polyp_converter_does_not_take_a_sibling_dataset(tmp_path: Path) -> None
     root = build_polyp_zip(tmp_path)
     shutil.rmtree(root / "CVC-ColonDB")
     with pytest.raises(ZsadError, match="CVC-ColonDB"):
-        cvc_colondb.convert(root)
+        cvc_colondb.SPEC.convert(root)
 
 
 def test_kvasir_simula_ignores_the_bbox_json(tmp_path: Path) -> None:
-    table = kvasir.convert(build_kvasir_simula(tmp_path))
+    table = kvasir.SPEC.convert(build_kvasir_simula(tmp_path))
     assert not table["image_path"].str.endswith(".json").any()
     assert table["image_path"].str.startswith("Kvasir-SEG/images/").all()
 
 
 def test_endo_pairs_by_stem_across_extensions(tmp_path: Path) -> None:
-    table = endo.convert(build_endo(tmp_path))
+    table = endo.SPEC.convert(build_endo(tmp_path))
     assert table["image_path"].str.endswith(".jpg").all()
     assert table["mask_path"].str.endswith(".png").all()
 
 
 def test_tn3k_splits(tmp_path: Path) -> None:
     root = build_tn3k(tmp_path)
-    table = tn3k.convert(root)
+    table = tn3k.SPEC.convert(root)
     test_rows = table[table["split"] == "test"]
     assert test_rows["image_path"].str.startswith("tn3k/test-image/").all()
     assert test_rows["mask_path"].str.startswith("tn3k/test-mask/").all()
@@ -413,11 +411,11 @@ def test_tn3k_test_only(tmp_path: Path) -> None:
     root = build_tn3k(tmp_path)
     shutil.rmtree(root / "tn3k" / "trainval-image")
     shutil.rmtree(root / "tn3k" / "trainval-mask")
-    assert _counts(tn3k.convert(root)) == {"test": (0, 3)}
+    assert _counts(tn3k.SPEC.convert(root)) == {"test": (0, 3)}
 
 
 def test_tn3k_half_a_split_is_an_error(tmp_path: Path) -> None:
     root = build_tn3k(tmp_path)
     shutil.rmtree(root / "tn3k" / "trainval-mask")
     with pytest.raises(ZsadError, match="trainval-mask"):
-        tn3k.convert(root)
+        tn3k.SPEC.convert(root)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from PIL import Image
 
 from zsad_bench.cli import main
 from zsad_bench.data import is_prepared, read_manifest, validate_manifest
+from zsad_bench.data import prepare as prepare_module
 from zsad_bench.data.catalog.mvtec_ad import SPEC
 from zsad_bench.data.meta import export_meta, rows_from_meta
 from zsad_bench.data.prepare import prepare_dataset
@@ -66,6 +70,59 @@ def test_existing_dataset_is_never_replaced_without_force_and_failures_leave_not
     assert result.exit_code == 2 and extra.name in result.stderr
     assert (data_root / "mvtec-ad" / "manifest.parquet").read_bytes() == manifest_before
     assert [p.name for p in data_root.iterdir() if p.name.startswith(".mvtec")] == []
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("stage", ["converter", "after the manifest"])
+def test_failure_midway_through_prepare_keeps_the_prepared_dataset(mvtec_raw, data_root, monkeypatch, stage):
+    report = prepare_dataset(SPEC, [mvtec_raw.parent], data_root)
+    before = _files(report.folder)
+    spec = SPEC
+    if stage == "converter":
+
+        def convert_then_stop(raw: Path, spec: object) -> object:
+            SPEC.converter(raw, SPEC)  # the raw copy is complete by now
+            raise KeyboardInterrupt
+
+        spec = dataclasses.replace(SPEC, converter=convert_then_stop)
+    else:
+        real = prepare_module.write_manifest
+
+        def write_then_stop(*args: object, **kwargs: object) -> None:
+            real(*args, **kwargs)  # the staging folder now looks prepared; it must never replace the old
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(prepare_module, "write_manifest", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(spec, [mvtec_raw.parent], data_root, force=True)
+    assert _files(report.folder) == before and len(read_manifest(report.folder)) == report.images
+    assert [p.name for p in data_root.iterdir()] == ["mvtec-ad"]  # no staging folder left
+
+
+def test_prepared_files_get_the_umask_modes(mvtec_raw, data_root, tmp_path):
+    # the raw copy as a user has it (0o755 folders, 0o644 files), whatever umask the fixture ran under
+    for path in [mvtec_raw.parent, *mvtec_raw.parent.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    archive = tmp_path / "mvtec_anomaly_detection.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(mvtec_raw.root, arcname=mvtec_raw.top)
+    old = os.umask(0o022)
+    try:
+        folders = [
+            prepare_dataset(SPEC, [mvtec_raw.parent], data_root).folder,  # copied (hard links)
+            prepare_dataset(SPEC, [archive], tmp_path / "other").folder,  # extracted
+        ]
+        meta = export_meta(folders[0])
+    finally:
+        os.umask(old)
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            expected = 0o755 if path.is_dir() else 0o644
+            assert stat.S_IMODE(path.stat().st_mode) == expected, path
+    assert stat.S_IMODE(meta.stat().st_mode) == 0o644
 
 
 def test_verify_passes_on_synthetic_and_names_a_corrupt_image(data_root):

@@ -1,4 +1,5 @@
-"""Downloads against a local HTTP server on 127.0.0.1: resume, sha256, Drive confirm page, Kaggle, Hub."""
+"""Downloads against a local HTTP server on 127.0.0.1: resume, sha256, Drive confirm page, Kaggle, Hub, and
+the fallback loop over a spec's sources."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from zsad_bench.data import download
-from zsad_bench.data.download import DownloadError, fetch, fetch_first
+from zsad_bench.data.sources import DownloadError, alternatives, fetch, fetch_any, gdrive, http, kaggle
 from zsad_bench.data.spec import Source
 from zsad_bench.errors import ZsadError
 
@@ -63,7 +63,7 @@ class _Server(ThreadingHTTPServer):
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
     for name in ("NO_PROXY", "no_proxy"):  # a proxy configured for the package index must not see these
         monkeypatch.setenv(name, "127.0.0.1,localhost")
-    monkeypatch.setattr(download, "TIMEOUT_S", 5.0)
+    monkeypatch.setattr(http, "TIMEOUT_S", 5.0)
     srv = _Server()
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
@@ -203,7 +203,7 @@ CONFIRM_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan wa
 def test_gdrive_follows_the_virus_scan_form(
     server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(download, "GDRIVE_URL", server.url("/gdrive/download"))
+    monkeypatch.setattr(gdrive, "GDRIVE_URL", server.url("/gdrive/download"))
     server.routes["/gdrive/download"] = lambda h: send_html(
         h, CONFIRM_PAGE.format(action=server.url("/gdrive/go"))
     )
@@ -226,7 +226,7 @@ def test_gdrive_follows_the_virus_scan_form(
 def test_gdrive_html_only_answer_is_refused(
     server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(download, "GDRIVE_URL", server.url("/gdrive/download"))
+    monkeypatch.setattr(gdrive, "GDRIVE_URL", server.url("/gdrive/download"))
     page = "<html><body>Sorry, you can't view or download this file at this time. Too many users have viewed "
     page += "or downloaded this file recently. (Download quota exceeded)</body></html>"
     server.routes["/gdrive/download"] = lambda h: send_html(h, page)
@@ -267,7 +267,7 @@ def test_kaggle_without_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_kaggle_sends_basic_auth(
     server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, via: str
 ) -> None:
-    monkeypatch.setattr(download, "KAGGLE_URL", server.url("/api/v1/datasets/download"))
+    monkeypatch.setattr(kaggle, "KAGGLE_URL", server.url("/api/v1/datasets/download"))
     monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
     monkeypatch.delenv("KAGGLE_KEY", raising=False)
     if via == "environment":
@@ -345,26 +345,66 @@ def test_hf_error_names_the_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         fetch(Source("hf", "someone/gone", filename="x.zip"), tmp_path, progress=False)
 
 
-# --- fetch_first -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ("LocalEntryNotFoundError", "offline (HF_HUB_OFFLINE is set"),  # a subclass of EntryNotFoundError
+        ("OfflineModeIsEnabled", "offline (HF_HUB_OFFLINE is set"),
+        ("EntryNotFoundError", "no file 'x.zip' in the repository"),
+    ],
+)
+def test_hf_offline_is_not_a_missing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str, reason: str
+) -> None:
+    import huggingface_hub
+    import huggingface_hub.errors
+
+    def fail(**kwargs: str) -> str:
+        raise getattr(huggingface_hub.errors, error)("cannot find the requested file")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fail)
+    expected = re.escape(f"Hugging Face dataset someone/mirror/x.zip: {reason}")
+    with pytest.raises(DownloadError, match=expected):
+        fetch(Source("hf", "someone/mirror", filename="x.zip"), tmp_path, progress=False)
 
 
-def test_fetch_first_falls_through_to_the_next_source(server: _Server, tmp_path: Path) -> None:
+# --- the fallback loop -----------------------------------------------------------------------------
+
+
+def test_fetch_any_falls_through_to_the_next_source(server: _Server, tmp_path: Path) -> None:
     server.routes["/mirror/data.zip"] = lambda h: send_bytes(h, DATA)
     broken = Source("https", server.url("/gone/data.zip"), sha256=SHA)
     mirror = Source("https", server.url("/mirror/data.zip"), sha256=SHA)
-    failed = []
-    source, path = fetch_first(
-        [broken, mirror],
-        tmp_path,
-        dataset_id="demo",
-        progress=False,
-        on_failure=lambda s, e: failed.append(s),
-    )
-    assert (source, path.read_bytes()) == (mirror, DATA)
-    assert failed == [broken]
+    alternative, paths = fetch_any([broken, mirror], tmp_path, dataset_id="demo", progress=False)
+    assert alternative == [mirror] and [p.read_bytes() for p in paths] == [DATA]
+    assert len(server.hits("/gone/data.zip")) == 1  # tried first
 
 
-def test_fetch_first_lists_every_failure_in_one_line(
+def test_fetch_any_takes_a_group_whole_or_not_at_all(server: _Server, tmp_path: Path) -> None:
+    server.routes["/a/images.zip"] = lambda h: send_bytes(h, DATA)
+    server.routes["/b/images.zip"] = lambda h: send_bytes(h, DATA)
+    server.routes["/b/masks.zip"] = lambda h: send_bytes(h, DATA[:100])
+    half = [
+        Source("https", server.url("/a/images.zip"), group="a"),
+        Source("https", server.url("/a/masks.zip"), group="a"),  # 404: the whole alternative fails
+    ]
+    whole = [
+        Source("https", server.url("/b/images.zip"), filename="b-images.zip", group="b"),
+        Source("https", server.url("/b/masks.zip"), filename="b-masks.zip", group="b"),
+    ]
+    assert alternatives([*half, *whole]) == [half, whole]
+    alternative, paths = fetch_any([*half, *whole], tmp_path, dataset_id="isic", progress=False)
+    assert alternative == whole and [p.name for p in paths] == ["b-images.zip", "b-masks.zip"]
+    with pytest.raises(ZsadError, match=r"\(https 127\.0\.0\.1:\d+/…/masks\.zip: HTTP 404\)"):
+        fetch_any(half, tmp_path / "other", dataset_id="isic", progress=False)
+
+
+def test_fetch_any_without_sources_says_how_to_prepare(tmp_path: Path) -> None:
+    with pytest.raises(ZsadError, match=r"^dataset 'x' lists no download source; use 'zsad datasets prepare"):
+        fetch_any([], tmp_path, dataset_id="x")
+
+
+def test_fetch_any_lists_every_failure_in_one_line(
     server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import huggingface_hub
@@ -385,7 +425,7 @@ def test_fetch_first_lists_every_failure_in_one_line(
         Source("hf", "someone/mirror", filename="x.tar.xz"),
     ]
     with pytest.raises(ZsadError) as info:
-        fetch_first(sources, tmp_path, dataset_id="mvtec-ad", progress=False)
+        fetch_any(sources, tmp_path, dataset_id="mvtec-ad", progress=False)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("could not download 'mvtec-ad' (https 127.0.0.1:")
