@@ -12,6 +12,8 @@ Measures, in one run, on synthetic MVTec-like maps (benchmarks/_synthetic_maps.p
 3. The AUPRO loop of AnomalyCLIP / APRIL-GAN (``cal_pro_score``, CFlow-AD style: 200 equal-width score
    thresholds, GT re-labelled per threshold; reference/metrics.md §1.3, anomalyclip.md §6) vs all four of
    our metrics on 24 maps (target >= 20×), and the loop's time extrapolated linearly to MVTec scale.
+4. Update cost: an ``ImageAccumulator`` fed 100k scores as 32-score updates vs one update of 100k, each
+   followed by ``compute`` (target <= 1.5×: per-update work must stay small next to the one sort).
 
 Ratios are baseline time / our time, both measured in this run. ``--write-results`` replaces this script's
 section for the device in benchmarks/RESULTS.md. ``--quick`` is a < 1 min smoke test (256², 60 maps).
@@ -43,7 +45,9 @@ import torch
 from _results import RESULTS, write_section
 from _synthetic_maps import map_batches
 
-from zsad_bench.metrics import PixelAccumulator, pixel_metrics
+from zsad_bench.metrics import ImageAccumulator, PixelAccumulator, pixel_metrics
+from zsad_bench.metrics.image import image_metrics_from_tensors
+from zsad_bench.metrics.table import result_keys
 
 # MVTec AD test-set sizes (normal + anomalous images) per class: 1725 in all.
 MVTEC_TEST_SIZES = {
@@ -56,6 +60,7 @@ CPU_PEAK_TARGET = 8 * GIB
 GPU_SECONDS_TARGET = 2.0
 RESEARCH_RATIO_TARGET = 20.0
 AGREEMENT = 1e-6
+UPDATE_SCORES, UPDATE_BATCH, UPDATE_RATIO_TARGET = 100_000, 32, 1.5
 REPO = Path(__file__).resolve().parent.parent
 # Taken at import, when the code being timed was loaded: the metric module may be edited while this runs.
 METRICS_SOURCE_HASH = hashlib.sha256(
@@ -147,7 +152,7 @@ def mvtec_scale(workload: Workload, device: torch.device, seed: int) -> dict[str
         del acc
         rows.append(
             {"class": name, "maps": n, "regions": n_regions, "update_s": update_s, "compute_s": compute_s}
-            | {k: result[k] for k in ("auroc", "ap", "f1_max", "aupro")}
+            | {name: result[key] for name, key in result_keys("pixel").items()}
         )
         _log(f"  {name:<11} {n:>4} maps  update {update_s:6.2f} s  compute {compute_s:6.2f} s")
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -292,6 +297,68 @@ def vs_research(workload: Workload, device: torch.device, seed: int) -> dict[str
     }
 
 
+# --- 4. Per-update cost of the image accumulator ---------------------------------------------------------
+
+
+def update_cost(device: torch.device, seed: int, repeats: int) -> dict[str, Any]:
+    """Many small updates vs one, each + ``compute``, and the floor: the same loop appending the batches
+    as they are (no attribute checks, no in-place-counter bookkeeping) before the same one concatenation
+    and metric call. ``update`` copies nothing (it holds the tensors, see ``metrics.state``).
+
+    The legs are interleaved and the fastest of ``repeats`` runs of each kept. On the CPU they run on one
+    torch thread and are timed in CPU time of this thread, so other processes on the cores (and torch's
+    spinning worker threads) do not swamp per-call overheads of a few microseconds.
+    """
+    rng = np.random.default_rng(seed)
+    scores = torch.from_numpy(rng.random(UPDATE_SCORES).astype(np.float32)).to(device)
+    labels = torch.from_numpy(rng.random(UPDATE_SCORES) < 0.3).to(device)
+    batches = list(zip(scores.split(UPDATE_BATCH), labels.split(UPDATE_BATCH), strict=True))
+
+    def feed(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+        acc = ImageAccumulator()
+        for s, y in parts:
+            acc.update(s, y)
+        return acc.compute()
+
+    def floor(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+        kept_s, kept_y = [], []
+        for s, y in parts:
+            kept_s.append(s)
+            kept_y.append(y)
+        return image_metrics_from_tensors(torch.cat(kept_s), torch.cat(kept_y))
+
+    def timed(fn: Callable[..., Any], parts: list) -> tuple[Any, float]:
+        if device.type != "cpu":
+            return _timed(device, fn, parts)
+        start = time.thread_time()
+        out = fn(parts)
+        return out, time.thread_time() - start
+
+    legs = {"one": (feed, [(scores, labels)]), "small": (feed, batches), "floor": (floor, batches)}
+    times: dict[str, list[float]] = {leg: [] for leg in legs}
+    results: dict[str, Any] = {}
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        for _ in range(repeats):
+            for leg, (fn, parts) in legs.items():
+                results[leg], seconds = timed(fn, parts)
+                times[leg].append(seconds)
+    finally:
+        torch.set_num_threads(threads)
+    best = {leg: min(t) for leg, t in times.items()}
+    return {
+        "updates": len(batches),
+        "repeats": repeats,
+        "clock": "CPU time of one torch thread" if device.type == "cpu" else "wall time, synchronised",
+        **{f"{leg}_s": s for leg, s in best.items()},
+        "ratio": best["small"] / best["one"],
+        "floor_ratio": best["floor"] / best["one"],
+        "identical": results["one"] == results["small"],
+    }
+
+
 # --- Report -----------------------------------------------------------------------------------------------
 
 
@@ -354,7 +421,7 @@ def _verdict(ok: bool, judged: bool = True) -> str:
 
 
 def report(
-    workload: Workload, device: torch.device, info: dict[str, str], mv: dict, sk: dict, rs: dict
+    workload: Workload, device: torch.device, info: dict[str, str], mv: dict, sk: dict, rs: dict, up: dict
 ) -> str:
     mpx = workload.res * workload.res / 1e6
     full = replace(workload, distinct=None) == FULL  # the targets are set for the full workload
@@ -439,6 +506,19 @@ def report(
         f"- research loop labeller: {rs['labeller']}; its AUPRO (CFlow-200 convention) "
         f"{rs['research_aupro']:.4f} vs ours (MVTec convention) {rs['ours_aupro']:.4f}: different "
         "definitions, not expected to agree (reference/metrics.md §1.6)",
+        "",
+        f"**Update cost** (ImageAccumulator, {UPDATE_SCORES // 1000}k scores, each leg + compute; "
+        f"{up['clock']}, fastest of {up['repeats']} interleaved runs):",
+        "",
+        "| leg | updates | time | ratio to one update | check |",
+        "|---|---:|---:|---:|---|",
+        f"| one update of {UPDATE_SCORES} | 1 | {up['one_s'] * 1e3:.1f} ms | 1.00× | |",
+        f"| {UPDATE_BATCH}-score updates | {up['updates']} | {up['small_s'] * 1e3:.1f} ms "
+        f"| {up['ratio']:.2f}× "
+        f"| target ≤ {UPDATE_RATIO_TARGET:g}×: {_verdict(up['ratio'] <= UPDATE_RATIO_TARGET)}; "
+        f"same metrics: {_verdict(up['identical'])} |",
+        f"| floor: the same loop appending the batches as given (no checks, no in-place counters) | "
+        f"{up['updates']} | {up['floor_s'] * 1e3:.1f} ms | {up['floor_ratio']:.2f}× | |",
     ]
     return "\n".join(lines)
 
@@ -472,14 +552,16 @@ def main(argv: list[str] | None = None) -> int:
 
     load_at_start = os.getloadavg()[0]
     _warm_up(device)
-    _log(f"1/3 MVTec scale: {workload.n_maps} maps at {workload.res}² in a child process")
+    _log(f"1/4 MVTec scale: {workload.n_maps} maps at {workload.res}² in a child process")
     mv = run_mvtec_child(workload, device, args.seed)
-    _log(f"2/3 scikit-learn on {workload.sklearn_maps} maps")
+    _log(f"2/4 scikit-learn on {workload.sklearn_maps} maps")
     sk = vs_sklearn(workload, device, args.seed)
-    _log(f"3/3 research AUPRO loop on {workload.research_maps} maps")
+    _log(f"3/4 research AUPRO loop on {workload.research_maps} maps")
     rs = vs_research(workload, device, args.seed)
+    _log(f"4/4 image accumulator: {UPDATE_SCORES} scores in {UPDATE_BATCH}-score updates vs one")
+    up = update_cost(device, args.seed, repeats=5 if args.quick else 15)
 
-    text = report(workload, device, machine(device, load_at_start), mv, sk, rs)
+    text = report(workload, device, machine(device, load_at_start), mv, sk, rs, up)
     print(text)
     if args.write_results:
         write_section(f"metrics-{device.type}", f"## Metrics — {device.type} (benchmarks/metrics.py)", text)

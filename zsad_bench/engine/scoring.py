@@ -3,25 +3,31 @@ prediction cache (``zsad score``), so both give identical numbers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import torch
 
-from zsad_bench.metrics import ImageAccumulator, MetricResult, PixelAccumulator, bootstrap_image_metrics
+from zsad_bench.devices import resolve_device
+from zsad_bench.errors import ZsadError
+from zsad_bench.metrics import Accumulator, ImageAccumulator, PixelAccumulator, bootstrap_image_metrics
 from zsad_bench.metrics.histogram import HistogramPixelAccumulator
 from zsad_bench.metrics.regions import LabelledMasks
+from zsad_bench.metrics.table import METRIC_KEYS
 from zsad_bench.protocols import Protocol
-from zsad_bench.results.schema import IMAGE_METRICS, METRICS, PIXEL_METRICS
+from zsad_bench.results.cache import PredictionCache
+from zsad_bench.results.schema import RunResult
 
-__all__ = ["ClassScorer", "ClassScores", "metric_variants", "summarise"]
+__all__ = ["ClassScorer", "ClassScores", "metric_variants", "score_cached", "score_class", "summarise"]
 
 
 @dataclass
 class ClassScores:
-    """One class's metrics: values (None where undefined), reasons, error bounds, and the image scores
-    kept for confidence intervals."""
+    """One class's metrics under result keys: values (None where undefined), reasons, error bounds, and
+    the image scores kept for confidence intervals."""
 
     values: dict[str, float | None]
     reasons: dict[str, str]
@@ -31,19 +37,25 @@ class ClassScores:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-class ClassScorer:
-    """Accumulators of one class, built as the protocol says (exact or histogram pixel metrics)."""
+class ClassScorer(Accumulator):
+    """The accumulators of one class, built as the protocol says (exact or histogram pixel metrics).
+
+    Its state is the two accumulators (``merge`` state), so ``to``, ``merge`` and ``reset`` are the base's.
+    """
 
     def __init__(self, protocol: Protocol, map_range: tuple[float, float] = (0.0, 1.0)) -> None:
-        self.image = ImageAccumulator()
-        self.pixel: PixelAccumulator | HistogramPixelAccumulator
+        super().__init__()
+        pixel: PixelAccumulator | HistogramPixelAccumulator
         if protocol.pixel_mode == "histogram":
-            self.pixel = HistogramPixelAccumulator(
+            pixel = HistogramPixelAccumulator(
                 bins=protocol.histogram_bins, value_range=map_range, fpr_limit=protocol.fpr_limit
             )
         else:
-            self.pixel = PixelAccumulator(fpr_limit=protocol.fpr_limit, aupro_variant=protocol.aupro_variant)
-        self.n_images = 0
+            pixel = PixelAccumulator(fpr_limit=protocol.fpr_limit, aupro_variant=protocol.aupro_variant)
+        self.image: ImageAccumulator
+        self.pixel: PixelAccumulator | HistogramPixelAccumulator
+        self.add_state("image", ImageAccumulator(), "merge")
+        self.add_state("pixel", pixel, "merge")
 
     def update(
         self,
@@ -56,45 +68,81 @@ class ClassScorer:
         (no masks)."""
         self.image.update(scores, labels)
         self.pixel.update(maps, masks)
-        self.n_images += len(scores)
 
-    def merge(self, other: ClassScorer) -> ClassScorer:
-        """Append ``other``'s images after this one's (a shard of the same class); returns ``self``."""
-        self.image.merge(other.image)
-        self.pixel.merge(other.pixel)  # type: ignore[arg-type]
-        self.n_images += other.n_images
-        return self
-
-    def to(self, device: torch.device | str) -> ClassScorer:
-        self.image.to(device)
-        self.pixel.to(device)
-        return self
+    @property
+    def n_images(self) -> int:
+        return self.image.n_images
 
     def compute(self) -> ClassScores:
-        image, pixel = self.image.compute(), self.pixel.compute()
+        image, pixel = self.image.compute(), self.pixel.compute()  # result keys: no two levels share one
         scores, labels = self.image.tensors()
-        values, reasons, bounds = _flatten(image, pixel)
         counts = {"normal": self.image.n_normal, "anomalous": self.image.n_anomalous}
         if isinstance(self.pixel, HistogramPixelAccumulator):
             counts["clamped_pixels"] = self.pixel.clamped_pixels
-        return ClassScores(values, reasons, bounds, scores.cpu(), labels.cpu(), counts)
+        return ClassScores(
+            {**image, **pixel},
+            {**image.reasons, **pixel.reasons},
+            {**image.error_bounds, **pixel.error_bounds},
+            scores.cpu(),
+            labels.cpu(),
+            counts,
+        )
 
 
-def _flatten(
-    image: MetricResult, pixel: MetricResult
-) -> tuple[dict[str, float | None], dict[str, str], dict]:
-    values: dict[str, float | None] = {}
-    reasons: dict[str, str] = {}
-    bounds: dict[str, float] = {}
-    for level, result, keys in (("image", image, IMAGE_METRICS), ("pixel", pixel, PIXEL_METRICS)):
-        for key in keys:
-            short = key.removeprefix(f"{level}_")
-            values[key] = result.get(short)
-            if values[key] is None:
-                reasons[key] = result.reasons.get(short, "undefined")
-            if short in result.error_bounds:
-                bounds[key] = result.error_bounds[short]
-    return values, reasons, bounds
+def score_class(
+    predictions: Any, protocol: Protocol, map_range: tuple[float, float], device: torch.device | None = None
+) -> ClassScores:
+    """Metrics of one class from cached predictions (``ClassPredictions``)."""
+    device = device or torch.device("cpu")
+    scorer = ClassScorer(protocol, map_range)
+    masks = None if predictions.masks is None else predictions.masks.to(device)
+    scorer.update(
+        predictions.scores.to(device), predictions.labels.to(device), predictions.maps.to(device), masks
+    )
+    return scorer.compute()
+
+
+def score_cached(
+    result: RunResult,
+    cache: PredictionCache,
+    protocol: Protocol,
+    *,
+    ci: float | None = None,
+    ci_replicates: int = 1000,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> RunResult:
+    """Recompute ``result``'s metrics from its prediction cache under ``protocol`` (no model needed).
+
+    The evaluation size is fixed by the cache: another size needs a new ``zsad run``.
+    """
+    protocol.validate()
+    if protocol.eval_size != result.protocol.get("eval_size"):
+        raise ZsadError(
+            f"cached predictions are at {result.protocol.get('eval_size')} px; another evaluation size "
+            f"({protocol.eval_size}) needs a new 'zsad run'"
+        )
+    device = resolve_device(device)
+    classes = list(result.per_class)
+    missing = [c for c in classes if not cache.has(c)]
+    if missing:
+        raise ZsadError(
+            f"the prediction cache {cache.folder} lacks class(es) {', '.join(missing)}; re-run 'zsad run'"
+        )
+    map_range = tuple(result.metric_variants.get("histogram_range", (0.0, 1.0)))
+    start = time.perf_counter()
+    per_class = {c: score_class(cache.load(c), protocol, map_range, device) for c in classes}  # type: ignore[arg-type]
+    fields = summarise(per_class, ci=ci, ci_replicates=ci_replicates, seed=seed)
+    raw = result.to_dict()
+    raw.update(fields)
+    raw["protocol"] = protocol.to_dict()
+    raw["metric_variants"] = metric_variants(protocol, map_range)  # type: ignore[arg-type]
+    raw["rescored"] = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - start, 3),
+        "from": result.created,
+    }
+    return RunResult.from_dict(raw)
 
 
 def metric_variants(protocol: Protocol, map_range: tuple[float, float]) -> dict[str, Any]:
@@ -127,7 +175,7 @@ def summarise(
         n: dict(per_class[n].reasons) for n in names if per_class[n].reasons
     }
     mean_missing: dict[str, str] = {}
-    for key in METRICS:
+    for key in METRIC_KEYS:
         defined = [per_class[n].values[key] for n in names if per_class[n].values.get(key) is not None]
         mean[key] = sum(defined) / len(defined) if defined else None  # type: ignore[arg-type]
         if not defined:
@@ -143,16 +191,10 @@ def summarise(
         "confidence_intervals": None,
     }
     if ci is not None:
-        intervals = bootstrap_image_metrics(
+        fields["confidence_intervals"] = bootstrap_image_metrics(
             {n: (per_class[n].image_scores, per_class[n].image_labels) for n in names},
             level=ci,
             replicates=ci_replicates,
             seed=seed,
         ).to_dict()
-        rename = {"auroc": "image_auroc", "ap": "image_ap", "f1_max": "image_f1_max"}
-        intervals["per_class"] = {
-            c: {rename[k]: v for k, v in m.items()} for c, m in intervals["per_class"].items()
-        }
-        intervals["mean"] = {rename[k]: v for k, v in intervals["mean"].items()}
-        fields["confidence_intervals"] = intervals
     return fields

@@ -1,191 +1,207 @@
-"""Accumulators: collect one class's scores batch by batch, ``merge`` across shards, ``compute`` exactly.
+"""Exact accumulators: collect one class's scores batch by batch, ``merge`` shards, ``compute`` exactly.
 
 Exact metrics need every score of the class at ``compute`` time (one sort), so the state is the scores
-themselves, kept on the device they arrive on. ``merge`` concatenates states, which makes a multi-GPU
-reduction a gather plus merges; the result equals feeding one accumulator everything.
+themselves, kept on the device they arrive on, one chunk per ``update`` (``cat`` state, see
+``metrics.state``). ``update`` stores the tensors it is given by reference, after attribute checks only;
+label values, dtype conversions and NaN are checked by ``compute``, once, and so is that no input was
+modified in place since (reuse a buffer only by passing ``buffer.clone()``). ``merge`` concatenates
+states, which makes a multi-GPU reduction a gather plus merges; the result equals feeding one accumulator
+everything. ``compute`` returns result-file keys (``image_auroc``, ``pixel_aupro``: the metric table's
+``key``).
 """
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import accumulate
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from zsad_bench.metrics._inputs import as_labels, as_scores
+from zsad_bench.metrics._inputs import binary_labels, check_label_shape, check_scores, held, upcast_scores
 from zsad_bench.metrics.aupro import check_aupro_variant
 from zsad_bench.metrics.image import image_metrics_from_tensors
-from zsad_bench.metrics.pixel import NO_MASKS, PIXEL_KEYS, check_fpr_limit, pixel_metrics_from_regions
+from zsad_bench.metrics.pixel import NO_MASKS, check_fpr_limit, pixel_metrics_from_regions
 from zsad_bench.metrics.regions import LabelledMasks, labelled
 from zsad_bench.metrics.result import MetricResult
+from zsad_bench.metrics.state import Accumulator
+from zsad_bench.metrics.table import result_keys
 
-__all__ = ["ImageAccumulator", "PixelAccumulator"]
+__all__ = ["ImageAccumulator", "PixelAccumulator", "check_masks_consistent"]
 
-
-def _concat(chunks: list[Tensor]) -> Tensor:
-    """One tensor on the first chunk's device (merged shards may live elsewhere)."""
-    device = chunks[0].device
-    return torch.cat([c.to(device) for c in chunks])
+_PLAIN = frozenset({torch.float32, torch.float64, torch.bool})  # dtypes that need no check at update
 
 
-def _stored(x: Tensor, dtype: torch.dtype) -> Tensor:
-    """A private copy: the caller may reuse its buffer for the next batch."""
-    return x.to(dtype=dtype, copy=True)
+class ImageAccumulator(Accumulator):
+    """Image scores and labels of one class -> ``image_auroc``, ``image_ap``, ``image_f1_max``.
 
-
-class ImageAccumulator:
-    """Image scores and labels of one class -> AUROC, AP, F1-max (see ``image_metrics``).
-
-    ``update(scores (B,), labels (B,))``; scores keep float32/float64 (halves upcast to float32), labels
-    are bool. Memory: 5 B per image for float32 scores (9 B for float64).
+    ``update(scores (B,), labels (B,))`` checks dims, shapes and dtypes and appends the two tensors as
+    given (by reference: no copy, no kernel), so 32-image updates cost about what one call does. The first
+    ``compute`` (or ``tensors``) concatenates them once, upcasts half/integer scores (float32/float64 are
+    kept), checks that labels are bool or 0/1 and that no score is NaN. Memory: the tensors passed (5 B per
+    image for float32 scores and bool labels, 12 B with int64 labels), then the concatenation.
     """
 
     def __init__(self) -> None:
-        self._scores: list[Tensor] = []
-        self._labels: list[Tensor] = []
+        super().__init__()
+        self.scores: list[Tensor]
+        self.labels: list[Tensor]
+        self.add_state("scores", [], "cat", held=True)
+        self.add_state("labels", [], "cat", held=True)
 
     def update(self, scores: Tensor | Any, labels: Tensor | Any) -> None:
-        """Add a batch. scores: (B,) floating. labels: (B,) bool or 0/1, True = anomalous."""
-        s = as_scores(scores, "scores", ndim=1)
-        y = as_labels(labels, "labels", s.shape)
-        self._scores.append(_stored(s, s.dtype))
-        self._labels.append(_stored(y, torch.bool).to(s.device))
-
-    def merge(self, other: ImageAccumulator) -> ImageAccumulator:
-        """Append ``other``'s images after this one's; returns ``self``."""
-        if not isinstance(other, ImageAccumulator):
-            raise TypeError(f"cannot merge {type(other).__name__} into ImageAccumulator")
-        self._scores.extend(other._scores)
-        self._labels.extend(other._labels)
-        return self
-
-    def to(self, device: torch.device | str) -> ImageAccumulator:
-        """Move the stored state to ``device`` (e.g. to the CPU before sending it to another rank)."""
-        self._scores = [s.to(device) for s in self._scores]
-        self._labels = [y.to(device) for y in self._labels]
-        return self
-
-    def _consolidate(self) -> tuple[Tensor, Tensor]:
-        # Keep the concatenation so a second compute() does not copy again.
-        self._scores, self._labels = [_concat(self._scores)], [_concat(self._labels)]
-        return self._scores[0], self._labels[0]
+        """Add a batch. scores: (B,) real. labels: (B,) bool or 0/1, True = anomalous. Both are kept by
+        reference until ``compute``: do not modify them in place afterwards (pass a clone)."""
+        # The hot path of the evaluation loop (one call per batch and class): attribute reads only.
+        s = scores if type(scores) is Tensor and not scores.requires_grad else held(scores)
+        y = labels if type(labels) is Tensor and not labels.requires_grad else held(labels)
+        if s.ndim != 1 or s.dtype not in _PLAIN:
+            check_scores(s, "scores", ndim=1)
+        if y.shape != s.shape:
+            check_label_shape(y, "labels", s.shape)
+        try:
+            s._version, y._version  # noqa: B018
+        except RuntimeError:  # an inference tensor has no in-place counter: hold a copy of it instead
+            s, y = held(s), held(y)
+        self.hold("scores", s)
+        self.hold("labels", y)
 
     def tensors(self) -> tuple[Tensor, Tensor]:
-        """All scores (N,) and bool labels (N,) seen so far, in arrival order."""
-        if not self._scores:
+        """All scores (N,) (float32/float64) and bool labels (N,) on the scores' device, in arrival
+        order. Raises ValueError for labels other than 0/1, or an input modified since its update."""
+        if not self.scores:
             return torch.zeros(0), torch.zeros(0, dtype=torch.bool)
-        return self._consolidate()
+        scores = self.concatenated("scores", upcast_scores)
+        labels = self.concatenated("labels", partial(binary_labels, name="labels"))
+        if labels.device != scores.device:
+            labels = labels.to(scores.device)
+            self.labels = [labels]
+        return scores, labels
 
     @property
     def n_images(self) -> int:
-        return sum(s.numel() for s in self._scores)
+        return sum(s.numel() for s in self.scores)
 
     @property
     def n_anomalous(self) -> int:
-        return sum(int(y.sum()) for y in self._labels)
+        return int(self.tensors()[1].sum())
 
     @property
     def n_normal(self) -> int:
         return self.n_images - self.n_anomalous
 
     def compute(self) -> MetricResult:
-        """``auroc``, ``ap``, ``f1_max`` over all images; missing (with a reason) if a label is absent."""
-        if not self._scores:
-            return MetricResult.missing(("auroc", "ap", "f1_max"), "no images")
-        scores, labels = self._consolidate()
-        return image_metrics_from_tensors(scores, labels)
+        """The image metrics over all images; missing (with a reason) if a label is absent."""
+        return image_metrics_from_tensors(*self.tensors()).renamed(result_keys("image"))
 
 
-class PixelAccumulator:
-    """Anomaly maps and ground-truth regions of one class -> pixel AUROC, AP, F1-max, AUPRO@``fpr_limit``.
+class PixelAccumulator(Accumulator):
+    """Anomaly maps and ground-truth regions of one class -> pixel AUROC, AP, F1-max, AUPRO@``fpr_limit``
+    (``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max``, ``pixel_aupro``).
 
     ``update(maps (B, H, W), masks (B, H, W) bool or None)``. Each batch of masks is labelled ONCE into
-    8-connected regions whose ids continue those already stored, so ids stay unique across updates and
-    merges; ``compute`` derives the PRO weights 1/(|r|·R) from the region sizes. H and W may differ
-    between batches (pixels are pooled).
+    8-connected regions numbered from 1 within the batch; ``compute`` shifts every batch's ids past those
+    of the batches before it (merged shards included), so ids are unique, and derives the PRO weights
+    1/(|r|·R) from the region sizes. H and W may differ between batches (pixels are pooled). Maps (and
+    already labelled ids) are kept by reference, as ``ImageAccumulator`` keeps scores: ``compute`` upcasts
+    half maps, checks for NaN and that nothing passed was modified in place since.
 
-    Memory: 8 B per pixel stored on the maps' device (4 float32 score + 4 int32 region id; 12 B for
-    float64 maps); ``compute`` needs ≈ 40–60 B/px more for a moment (see ``pixel_metrics_from_regions``).
-    Batches with ``masks=None`` store nothing but the image count: their pixel metrics are missing.
+    Memory: 8 B per pixel stored on the maps' device (4 float32 score + 4 int32 region id; 6 B for half
+    maps until ``compute`` upcasts them, 12 B for float64 maps); ``compute`` needs ≈ 40–60 B/px more for a
+    moment (see ``pixel_metrics_from_regions``). Batches with ``masks=None`` store nothing but the image
+    count: their pixel metrics are missing.
     """
 
+    settings = ("fpr_limit", "aupro_variant")
+
     def __init__(self, fpr_limit: float = 0.3, aupro_variant: str = "mvtec") -> None:
+        super().__init__()
         self.fpr_limit = check_fpr_limit(fpr_limit)
         self.aupro_variant = check_aupro_variant(aupro_variant)
-        self._scores: list[Tensor] = []  # (B·H·W,) per update
-        self._regions: list[Tensor] = []  # (B·H·W,) int32, 0 = normal
-        self._n_regions = 0
-        self._n_images = 0
-        self._has_masks: bool | None = None  # unknown until the first update
-
-    def _set_has_masks(self, has_masks: bool | None) -> None:
-        if has_masks is None:
-            return
-        if self._has_masks is not None and self._has_masks != has_masks:
-            raise ValueError(
-                "PixelAccumulator got batches with masks and batches with masks=None; a class either has "
-                "ground-truth masks for every image (all-zero for normal ones) or for none"
-            )
-        self._has_masks = has_masks
+        self.scores: list[Tensor]  # (B·H·W,) per update, as given
+        self.regions: list[Tensor]  # (B·H·W,) int32 per update, 0 = normal, regions 1..n of that update
+        self.region_counts: list[int]  # n of each update
+        self.n_images: int
+        self.masked_updates: int
+        self.maskless_updates: int
+        self.add_state("scores", [], "cat", held=True)
+        self.add_state("regions", [], "cat", held=True)
+        self.add_state("region_counts", [], "cat")
+        self.add_state("n_images", 0, "sum")
+        self.add_state("masked_updates", 0, "sum")
+        self.add_state("maskless_updates", 0, "sum")
 
     def update(self, maps: Tensor | Any, masks: Tensor | LabelledMasks | Any | None) -> None:
-        """Add a batch. maps: (B, H, W) floating. masks: (B, H, W) bool (non-zero = anomalous), the same
-        already labelled (``LabelledMasks``), or None."""
-        scores = as_scores(maps, "maps", ndim=3)
-        self._set_has_masks(masks is not None)
-        self._n_images += scores.shape[0]
+        """Add a batch. maps: (B, H, W) real. masks: (B, H, W) bool (non-zero = anomalous), the same
+        already labelled (``LabelledMasks``), or None. Maps and labelled ids are kept by reference until
+        ``compute``: do not modify them in place afterwards (pass a clone)."""
+        scores = check_scores(held(maps), "maps", ndim=3)
         if masks is None:
+            check_masks_consistent(self.masked_updates, 1)
+            self.maskless_updates += 1
+            self.n_images += scores.shape[0]
             return
-        regions, n_new = labelled(masks, scores.shape)
-        regions = regions.to(scores.device).reshape(-1)
-        if self._n_regions:
-            regions = torch.where(regions > 0, regions + self._n_regions, regions)
-        self._n_regions += n_new
-        self._scores.append(_stored(scores.reshape(-1), scores.dtype))
-        self._regions.append(regions)
+        check_masks_consistent(1, self.maskless_updates)
+        regions, n_new = labelled(masks, scores.shape)  # raw masks: labelled here, into a new tensor
+        regions = held(regions.to(scores.device).reshape(-1))
+        self.masked_updates += 1
+        self.n_images += scores.shape[0]
+        scores = scores.reshape(-1)  # a view (sharing the in-place counter) unless maps is strided
+        self.hold("scores", scores)
+        self.hold("regions", regions)
+        self.region_counts.append(n_new)
 
-    def merge(self, other: PixelAccumulator) -> PixelAccumulator:
-        """Append ``other``'s pixels after this one's, renumbering its regions; returns ``self``."""
-        if not isinstance(other, PixelAccumulator):
-            raise TypeError(f"cannot merge {type(other).__name__} into PixelAccumulator")
-        if other.fpr_limit != self.fpr_limit:
-            raise ValueError(
-                f"cannot merge accumulators with fpr_limit {self.fpr_limit} and {other.fpr_limit}"
-            )
-        self._set_has_masks(other._has_masks)
-        offset = self._n_regions
-        self._scores.extend(other._scores)
-        self._regions.extend(torch.where(r > 0, r + offset, r) if offset else r for r in other._regions)
-        self._n_regions += other._n_regions
-        self._n_images += other._n_images
-        return self
-
-    def to(self, device: torch.device | str) -> PixelAccumulator:
-        """Move the stored pixels to ``device``."""
-        self._scores = [s.to(device) for s in self._scores]
-        self._regions = [r.to(device) for r in self._regions]
-        return self
-
-    @property
-    def n_images(self) -> int:
-        return self._n_images
+    def check(self) -> None:
+        check_masks_consistent(self.masked_updates, self.maskless_updates)
 
     @property
     def n_pixels(self) -> int:
-        return sum(s.numel() for s in self._scores)
+        return sum(s.numel() for s in self.scores)
 
     @property
     def n_regions(self) -> int:
         """Number of connected ground-truth regions seen (R in the PRO weights)."""
-        return self._n_regions
+        return sum(self.region_counts)
 
     def compute(self) -> MetricResult:
-        """``auroc``, ``ap``, ``f1_max``, ``aupro`` over everything seen; missing entries carry a reason."""
-        if self._has_masks is False:
-            return MetricResult.missing(PIXEL_KEYS, NO_MASKS)
-        if not self._scores:
-            return MetricResult.missing(PIXEL_KEYS, "no images")
-        self._scores, self._regions = [_concat(self._scores)], [_concat(self._regions)]
+        """The pixel metrics over everything seen; missing entries carry a reason."""
+        keys = result_keys("pixel")
+        if self.maskless_updates:
+            return MetricResult.missing(keys.values(), NO_MASKS)
+        if not self.scores:
+            return MetricResult.missing(keys.values(), "no images")
+        scores = self.concatenated("scores", upcast_scores)
+        regions = self._numbered_regions()
         return pixel_metrics_from_regions(
-            self._scores[0], self._regions[0], self.fpr_limit, aupro_variant=self.aupro_variant
+            scores, regions, self.fpr_limit, aupro_variant=self.aupro_variant
+        ).renamed(keys)
+
+    def _numbered_regions(self) -> Tensor:
+        """All region ids in one tensor, each update's shifted past the ids before it; kept as the only
+        chunk (with its count) so a second ``compute`` or a later merge sees globally numbered ids."""
+        if len(self.regions) > 1:
+            device = self.regions[0].device
+            out = torch.empty(sum(r.numel() for r in self.regions), dtype=torch.int32, device=device)
+            offsets = [0, *accumulate(self.region_counts[:-1])]
+            start = 0
+            for chunk, offset in zip(self.regions, offsets, strict=True):
+                chunk = chunk.to(device)
+                part = out[start : start + chunk.numel()]
+                if offset:
+                    torch.where(chunk > 0, chunk + offset, chunk, out=part)
+                else:
+                    part.copy_(chunk)
+                start += chunk.numel()
+            self.regions, self.region_counts = [out], [self.n_regions]
+            self._noted()  # right after ``concatenated`` checked the held chunks
+        return self.regions[0]
+
+
+def check_masks_consistent(masked_updates: int, maskless_updates: int) -> None:
+    """A class has ground-truth masks for every image (all-zero for normal ones) or for none."""
+    if masked_updates and maskless_updates:
+        raise ValueError(
+            "got batches with masks and batches with masks=None for one class; a class either has "
+            "ground-truth masks for every image (all-zero for normal ones) or for none"
         )

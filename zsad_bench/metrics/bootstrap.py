@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from zsad_bench.metrics._inputs import as_labels, as_scores, check_no_nan
-from zsad_bench.metrics.image import IMAGE_KEYS
+from zsad_bench.metrics.table import level_names, result_keys
 
 __all__ = ["BootstrapCI", "bootstrap_image_metrics"]
 
@@ -34,9 +34,11 @@ class BootstrapCI:
 
     level: coverage, e.g. 0.95 for the (2.5 %, 97.5 %) percentiles of the replicate values.
     replicates: number of bootstrap replicates R. seed: seed of the one ``PCG64`` generator.
-    per_class: class name -> metric key -> (low, high), or ``None`` where the class lacks a label.
-    mean: metric key -> (low, high) of the replicate means over the classes where the metric is defined,
+    per_class: class name -> metric name (``auroc``) -> (low, high), or ``None`` where the class lacks a
+        label.
+    mean: metric name -> (low, high) of the replicate means over the classes where the metric is defined,
         or ``None`` where no class has it.
+    ``to_dict`` is the form a result file records, under result keys (``image_auroc``).
     """
 
     level: float
@@ -47,10 +49,12 @@ class BootstrapCI:
     method: str = "percentile, label-stratified image resampling within each class"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form: intervals as ``[low, high]`` lists, undefined ones as ``None``."""
+        """JSON-friendly form under result keys (``image_auroc``): intervals as ``[low, high]`` lists,
+        undefined ones as ``None``."""
+        keys = result_keys("image")
 
         def listed(intervals: Mapping[str, Interval | None]) -> dict[str, list[float] | None]:
-            return {key: None if ci is None else [ci[0], ci[1]] for key, ci in intervals.items()}
+            return {keys[name]: None if ci is None else [ci[0], ci[1]] for name, ci in intervals.items()}
 
         return {
             "level": self.level,
@@ -68,20 +72,22 @@ def bootstrap_image_metrics(
     level: float = 0.95,
     replicates: int = 1000,
     seed: int = 0,
-    metrics: Sequence[str] = IMAGE_KEYS,
+    metrics: Sequence[str] | None = None,
 ) -> BootstrapCI:
     """Stratified percentile bootstrap CIs of image AUROC / AP / F1-max for each class and their mean.
 
     classes: class name -> (scores (N,), labels (N,)); scores as for ``image_metrics`` (no NaN), labels bool
         or 0/1 with True = anomalous. A class without both labels gets ``None`` and draws nothing.
     level: interval coverage in (0, 1). replicates: R >= 1. seed: seeds one ``numpy`` ``PCG64`` generator.
-    metrics: a subset of ``("auroc", "ap", "f1_max")``.
+    metrics: a subset of the image metrics' names (``auroc``, ``ap``, ``f1_max``); default all that have a
+        replicate formula (``_REPLICATE_METRICS``: one vectorised function per metric).
 
     Draws, per class in sorted name order: ``rng.integers(0, n_normal, (R, n_normal))`` indexing the class's
     normal images (in input order), then the same for its anomalous images. The result therefore depends
     only on the inputs and the seed, not on the order of ``classes``.
     Cost per class: one sort, then ~5 int64 (R, N) arrays transient (4 MB each for R = 1000, N = 500).
     """
+    metrics = _resampled() if metrics is None else tuple(metrics)
     _check_options(level, replicates, metrics)
     names = sorted(classes)
     if not names:
@@ -123,9 +129,14 @@ def _check_options(level: float, replicates: int, metrics: Sequence[str]) -> Non
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
     if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 1:
         raise ValueError(f"replicates must be an integer >= 1 (1000-2000 recommended); got {replicates!r}")
-    unknown = [key for key in metrics if key not in IMAGE_KEYS]
+    unknown = [key for key in metrics if key not in _resampled()]
     if unknown or not metrics:
-        raise ValueError(f"metrics must be a non-empty subset of {IMAGE_KEYS}; got {tuple(metrics)}")
+        raise ValueError(f"metrics must be a non-empty subset of {_resampled()}; got {tuple(metrics)}")
+
+
+def _resampled() -> tuple[str, ...]:
+    """The image metrics, in table order, that have a replicate formula (``_REPLICATE_METRICS``)."""
+    return tuple(name for name in level_names("image") if name in _REPLICATE_METRICS)
 
 
 def _class_arrays(name: str, scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -165,13 +176,45 @@ def _resample_counts(
     return np.bincount(positions.ravel(), minlength=replicates * n).reshape(replicates, n)
 
 
+@dataclass(frozen=True)
+class _ReplicateCurves:
+    """The exact curves of R replicates at the K tie blocks: (R, K) int64 per-block and cumulative counts."""
+
+    pos: np.ndarray  # anomalous images per block
+    neg: np.ndarray  # normal images per block
+    tp: np.ndarray  # anomalous images with score >= the block's
+    fp: np.ndarray  # normal images with score >= the block's
+    n_pos: np.ndarray  # (R,)
+    n_neg: np.ndarray  # (R,)
+
+
+def _auroc(c: _ReplicateCurves) -> np.ndarray:
+    # Trapezoid over block ends, ties 1/2: Σ neg_k·(tp_{k-1} + tp_k) = Σ neg_k·(2·tp_k − pos_k), exact int64.
+    return (c.neg * (2 * c.tp - c.pos)).sum(axis=1) / (2.0 * c.n_pos * c.n_neg)
+
+
+def _ap(c: _ReplicateCurves) -> np.ndarray:
+    # Blocks with zero multiplicity contribute nothing; before the first drawn image tp + fp = 0 and pos = 0.
+    predicted = c.tp + c.fp
+    precision = np.divide(c.tp, predicted, out=np.zeros(c.tp.shape), where=predicted > 0)
+    return (c.pos * precision).sum(axis=1) / c.n_pos
+
+
+def _f1_max(c: _ReplicateCurves) -> np.ndarray:
+    return (2.0 * c.tp / (c.n_pos[:, None] + c.tp + c.fp)).max(axis=1)
+
+
+# The image metrics (by table name) the bootstrap can resample: each, vectorised over the replicates.
+_REPLICATE_METRICS = {"auroc": _auroc, "ap": _ap, "f1_max": _f1_max}
+
+
 def _replicate_metrics(
     sorted_scores: np.ndarray, sorted_labels: np.ndarray, counts: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Exact AUROC, AP and F1-max of every reweighted replicate, as sklearn computes them on the expansion.
 
     sorted_scores: (N,) descending. sorted_labels: (N,) bool, aligned. counts: (R, N) non-negative int
-    multiplicities; row r stands for ``np.repeat(sorted_scores, counts[r])``. Returns key -> (R,) float64.
+    multiplicities; row r stands for ``np.repeat(sorted_scores, counts[r])``. Returns name -> (R,) float64.
     Repeated images are ties of one score, so the curve of the expansion is the block-wise sums of counts.
     """
     counts = np.asarray(counts, dtype=np.int64)
@@ -185,11 +228,5 @@ def _replicate_metrics(
     n_pos, n_neg = tp[:, -1], fp[:, -1]
     if not ((n_pos > 0) & (n_neg > 0)).all():
         raise ValueError("every replicate needs anomalous and normal images (counts > 0 of each label)")
-    # Trapezoid over block ends, ties 1/2: Σ neg_k·(tp_{k-1} + tp_k) = Σ neg_k·(2·tp_k − pos_k), exact int64.
-    auroc = (neg * (2 * tp - pos)).sum(axis=1) / (2.0 * n_pos * n_neg)
-    # Blocks with zero multiplicity contribute nothing; before the first drawn image tp + fp = 0 and pos = 0.
-    predicted = tp + fp
-    precision = np.divide(tp, predicted, out=np.zeros(tp.shape), where=predicted > 0)
-    ap = (pos * precision).sum(axis=1) / n_pos
-    f1_max = (2.0 * tp / (n_pos[:, None] + predicted)).max(axis=1)
-    return {"auroc": auroc, "ap": ap, "f1_max": f1_max}
+    curves = _ReplicateCurves(pos, neg, tp, fp, n_pos, n_neg)
+    return {name: metric(curves) for name, metric in _REPLICATE_METRICS.items()}

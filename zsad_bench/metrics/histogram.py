@@ -23,27 +23,36 @@ import torch
 from torch import Tensor
 
 from zsad_bench.metrics._inputs import as_scores, check_no_nan
+from zsad_bench.metrics.accumulators import check_masks_consistent
 from zsad_bench.metrics.curve import Curve
-from zsad_bench.metrics.pixel import NO_MASKS, PIXEL_KEYS, check_fpr_limit
+from zsad_bench.metrics.pixel import NO_MASKS, check_fpr_limit
 from zsad_bench.metrics.regions import labelled
 from zsad_bench.metrics.result import MetricResult
+from zsad_bench.metrics.state import Accumulator
+from zsad_bench.metrics.table import level_names, result_keys
 
 __all__ = ["HistogramPixelAccumulator"]
 
 NOT_BINNED = "not computed in histogram mode: binning biases AP and F1-max (use exact mode)"
+BINNED = ("auroc", "aupro")  # the metrics this mode reads off the binned curve, each with its bound
 
 
-class HistogramPixelAccumulator:
+class HistogramPixelAccumulator(Accumulator):
     """Per-bin counts of one class's normal pixels, anomalous pixels and PRO weights; fixed memory.
 
     ``update(maps (B, H, W), masks (B, H, W) bool or None)``. A region lies in one image, so its size is
     known at update time: each of its pixels adds 1/|r| to its bin, and ``compute`` divides by the final
     number of regions R. Memory: 3 x ``bins`` x 8 B on the maps' device, whatever the number of pixels.
+    ``compute`` returns ``pixel_auroc`` and ``pixel_aupro`` with their bounds; the other pixel metrics
+    are missing (``NOT_BINNED``).
     """
+
+    settings = ("bins", "value_range", "fpr_limit")
 
     def __init__(
         self, bins: int = 65536, value_range: tuple[float, float] = (0.0, 1.0), fpr_limit: float = 0.3
     ) -> None:
+        super().__init__()
         if bins < 2:
             raise ValueError(f"bins must be >= 2, got {bins}")
         lo, hi = float(value_range[0]), float(value_range[1])
@@ -51,29 +60,36 @@ class HistogramPixelAccumulator:
             raise ValueError(f"value_range must be (low, high) with high > low, got {value_range}")
         self.bins, self.value_range, self.fpr_limit = int(bins), (lo, hi), check_fpr_limit(fpr_limit)
         self.aupro_variant = "mvtec"
-        self._neg: Tensor | None = None  # (bins,) int64 normal pixels per bin
-        self._pos: Tensor | None = None  # (bins,) int64 anomalous pixels per bin
-        self._pro: Tensor | None = None  # (bins,) float64 sum of 1/|r| over anomalous pixels per bin
-        self._n_regions = 0
-        self._n_images = 0
-        self._clamped = 0
-        self._has_masks: bool | None = None
+        self.neg: Tensor | None  # (bins,) int64 normal pixels per bin
+        self.pos: Tensor | None  # (bins,) int64 anomalous pixels per bin
+        self.pro: Tensor | None  # (bins,) float64 sum of 1/|r| over anomalous pixels per bin
+        self.n_regions: int
+        self.n_images: int
+        self.clamped_pixels: int  # pixels whose score fell outside ``value_range`` (in the edge bins)
+        self.masked_updates: int
+        self.maskless_updates: int
+        for name in ("neg", "pos", "pro"):
+            self.add_state(name, None, "sum")  # created on the maps' device by the first update
+        for name in ("n_regions", "n_images", "clamped_pixels", "masked_updates", "maskless_updates"):
+            self.add_state(name, 0, "sum")
 
     def _bin(self, scores: Tensor) -> Tensor:
         lo, hi = self.value_range
-        self._clamped += int(((scores < lo) | (scores > hi)).sum())
+        self.clamped_pixels += int(((scores < lo) | (scores > hi)).sum())
         index = torch.floor((scores.to(torch.float64) - lo) * (self.bins / (hi - lo)))
         return index.clamp_(0, self.bins - 1).to(torch.int64)  # a score equal to ``hi`` is in the top bin
 
     def update(self, maps: Tensor | Any, masks: Tensor | Any | None) -> None:
         scores = as_scores(maps, "maps", ndim=3)
         check_no_nan(scores, "anomaly maps")
-        if self._has_masks is not None and self._has_masks != (masks is not None):
-            raise ValueError("got batches with masks and batches with masks=None for one class")
-        self._has_masks = masks is not None
-        self._n_images += scores.shape[0]
         if masks is None:
+            check_masks_consistent(self.masked_updates, 1)
+            self.maskless_updates += 1
+            self.n_images += scores.shape[0]
             return
+        check_masks_consistent(1, self.maskless_updates)
+        self.masked_updates += 1
+        self.n_images += scores.shape[0]
         regions, n_new = labelled(masks, scores.shape)
         regions = regions.to(scores.device).reshape(-1).to(torch.int64)
         index = self._bin(scores.reshape(-1))
@@ -81,65 +97,31 @@ class HistogramPixelAccumulator:
         inverse_size = torch.where(sizes > 0, 1.0 / sizes.to(torch.float64), 0.0)
         inverse_size[0] = 0.0
         anomalous = regions > 0
-        neg = torch.bincount(index[~anomalous], minlength=self.bins)
-        pos = torch.bincount(index[anomalous], minlength=self.bins)
-        pro = torch.bincount(index, weights=inverse_size[regions], minlength=self.bins)
-        if self._neg is None:
-            self._neg, self._pos, self._pro = neg, pos, pro
-        else:
-            self._neg += neg.to(self._neg.device)
-            self._pos += pos.to(self._neg.device)
-            self._pro += pro.to(self._neg.device)
-        self._n_regions += n_new
+        self.accumulate("neg", torch.bincount(index[~anomalous], minlength=self.bins))
+        self.accumulate("pos", torch.bincount(index[anomalous], minlength=self.bins))
+        self.accumulate("pro", torch.bincount(index, weights=inverse_size[regions], minlength=self.bins))
+        self.n_regions += n_new
 
-    def to(self, device: torch.device | str) -> HistogramPixelAccumulator:
-        """Move the histograms to ``device``."""
-        if self._neg is not None:
-            self._neg, self._pos, self._pro = self._neg.to(device), self._pos.to(device), self._pro.to(device)
-        return self
-
-    def merge(self, other: HistogramPixelAccumulator) -> HistogramPixelAccumulator:
-        if (other.bins, other.value_range, other.fpr_limit) != (self.bins, self.value_range, self.fpr_limit):
-            raise ValueError("cannot merge histogram accumulators with different bins, range or limit")
-        if other._neg is not None:
-            if self._neg is None:
-                self._neg, self._pos, self._pro = other._neg.clone(), other._pos.clone(), other._pro.clone()
-            else:
-                self._neg += other._neg.to(self._neg.device)
-                self._pos += other._pos.to(self._neg.device)
-                self._pro += other._pro.to(self._neg.device)
-        if other._has_masks is not None:
-            self._has_masks = other._has_masks if self._has_masks is None else self._has_masks
-        self._n_regions += other._n_regions
-        self._n_images += other._n_images
-        self._clamped += other._clamped
-        return self
-
-    @property
-    def n_images(self) -> int:
-        return self._n_images
-
-    @property
-    def clamped_pixels(self) -> int:
-        """Pixels whose score fell outside ``value_range`` (counted in the edge bins)."""
-        return self._clamped
+    def check(self) -> None:
+        check_masks_consistent(self.masked_updates, self.maskless_updates)
 
     def compute(self) -> MetricResult:
-        if self._has_masks is False:
-            return MetricResult.missing(PIXEL_KEYS, NO_MASKS)
-        if self._neg is None:
-            return MetricResult.missing(PIXEL_KEYS, "no images")
-        neg, pos, pro = self._neg.flip(0), self._pos.flip(0), self._pro.flip(0)  # descending scores
+        keys = result_keys("pixel")
+        if self.maskless_updates:
+            return MetricResult.missing(keys.values(), NO_MASKS)
+        if self.neg is None or self.pos is None or self.pro is None:
+            return MetricResult.missing(keys.values(), "no images")
+        neg, pos, pro = self.neg.flip(0), self.pos.flip(0), self.pro.flip(0)  # descending scores
         n_pos, n_neg = int(pos.sum()), int(neg.sum())
-        result = MetricResult.missing(("ap", "f1_max"), NOT_BINNED)
         if n_pos == 0:
-            return MetricResult.missing(PIXEL_KEYS, "no anomalous pixels")
+            return MetricResult.missing(keys.values(), "no anomalous pixels")
+        result = MetricResult.missing([n for n in level_names("pixel") if n not in BINNED], NOT_BINNED)
         if n_neg == 0:
-            result.set_missing("auroc", "no normal pixels")
-            result.set_missing("aupro", "no normal pixels")
-            return MetricResult({k: result[k] for k in PIXEL_KEYS}, result.reasons)
+            for name in BINNED:
+                result.set_missing(name, "no normal pixels")
+            return result.renamed(keys)
         occupied = (neg + pos) > 0
-        neg, pos, pro = neg[occupied], pos[occupied], pro[occupied] / self._n_regions
+        neg, pos, pro = neg[occupied], pos[occupied], pro[occupied] / self.n_regions
         lo, hi = self.value_range
         edges = hi - (hi - lo) / self.bins * torch.arange(1, self.bins + 1, device=neg.device)
         fp = torch.cumsum(neg, 0)
@@ -168,4 +150,4 @@ class HistogramPixelAccumulator:
         aupro_bound += float(((self.fpr_limit - fpr_start[cut]) * pro[cut]).sum())
         aupro_bound /= self.fpr_limit
         result.error_bounds.update({"auroc": auroc_bound, "aupro": aupro_bound})
-        return MetricResult({k: result[k] for k in PIXEL_KEYS}, result.reasons, result.error_bounds)
+        return result.renamed(keys)

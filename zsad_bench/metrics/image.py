@@ -2,7 +2,8 @@
 
 Definitions match scikit-learn (reference/metrics.md §2.2, §3): AUROC = ``roc_auc_score`` (ties count 1/2),
 AP = ``average_precision_score`` (step-wise Σ ΔR·P), F1-max = the max of 2PR/(P+R) over
-``precision_recall_curve``. A class with a single label has none of them.
+``precision_recall_curve``. A class with a single label has none of them. The metrics are the table's
+image rows (``zsad_bench.metrics.table``), each read off the curve by ``from_curve``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from torch import Tensor
 
 from zsad_bench.metrics._inputs import as_labels, as_scores
 from zsad_bench.metrics.curve import binary_curve
+from zsad_bench.metrics.from_curve import curve_metrics
 from zsad_bench.metrics.result import MetricResult
+from zsad_bench.metrics.table import level_names
 
-__all__ = ["IMAGE_KEYS", "image_metrics", "image_metrics_from_tensors"]
-
-IMAGE_KEYS = ("auroc", "ap", "f1_max")
+__all__ = ["image_metrics", "image_metrics_from_tensors"]
 
 
 def image_metrics(scores: Tensor | Any, labels: Tensor | Any) -> MetricResult:
@@ -34,13 +35,13 @@ def image_metrics(scores: Tensor | Any, labels: Tensor | Any) -> MetricResult:
 
 def image_metrics_from_tensors(scores: Tensor, labels: Tensor) -> MetricResult:
     """``image_metrics`` on validated tensors: scores (N,) floating, labels (N,) bool, same device."""
+    names = level_names("image")
     if labels.numel() == 0:
-        return MetricResult.missing(IMAGE_KEYS, "no images")
+        return MetricResult.missing(names, "no images")
     n_pos = int(labels.sum())
     n_neg = labels.numel() - n_pos
     if n_neg == 0:
-        return MetricResult.missing(IMAGE_KEYS, "class has no normal images")
+        return MetricResult.missing(names, "class has no normal images")
     if n_pos == 0:
-        return MetricResult.missing(IMAGE_KEYS, "class has no anomalous images")
-    curve = binary_curve(scores, labels)
-    return MetricResult({"auroc": curve.auroc(), "ap": curve.average_precision(), "f1_max": curve.f1_max()})
+        return MetricResult.missing(names, "class has no anomalous images")
+    return curve_metrics(binary_curve(scores, labels), "image")

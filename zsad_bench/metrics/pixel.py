@@ -16,14 +16,15 @@ import torch
 from torch import Tensor
 
 from zsad_bench.metrics._inputs import as_masks, as_scores, check_no_nan
-from zsad_bench.metrics.aupro import AUPRO_VARIANTS, check_aupro_variant
+from zsad_bench.metrics.aupro import check_aupro_variant
 from zsad_bench.metrics.curve import curve_from_ids
+from zsad_bench.metrics.from_curve import CurveOptions, curve_metrics
 from zsad_bench.metrics.regions import label_regions_counted
 from zsad_bench.metrics.result import MetricResult
+from zsad_bench.metrics.table import level_names
 
-__all__ = ["PIXEL_KEYS", "check_fpr_limit", "pixel_metrics", "pixel_metrics_from_regions"]
+__all__ = ["NO_MASKS", "check_fpr_limit", "pixel_metrics", "pixel_metrics_from_regions"]
 
-PIXEL_KEYS = ("auroc", "ap", "f1_max", "aupro")
 NO_MASKS = "no ground-truth masks"
 
 
@@ -56,7 +57,7 @@ def pixel_metrics(
     check_aupro_variant(aupro_variant)
     scores = as_scores(maps, "maps", ndim=3)
     if masks is None:
-        return MetricResult.missing(PIXEL_KEYS, NO_MASKS)
+        return MetricResult.missing(level_names("pixel"), NO_MASKS)
     gt = as_masks(masks, "masks", scores.shape)
     regions, _ = label_regions_counted(gt)
     return pixel_metrics_from_regions(
@@ -86,32 +87,19 @@ def pixel_metrics_from_regions(
     ids = regions.reshape(-1).to(scores.device)
     check_no_nan(scores, "anomaly maps")
     if scores.numel() == 0:
-        return MetricResult.missing(PIXEL_KEYS, "no pixels")
+        return MetricResult.missing(level_names("pixel"), "no pixels")
     if int(ids.min()) < 0:
         raise ValueError("region ids must be >= 0 (0 = normal pixel)")
 
     sizes = torch.bincount(ids)  # sizes[0] = normal pixels, sizes[k] = |region k|
     n_neg = int(sizes[0])
     if n_neg == scores.numel():
-        return MetricResult.missing(PIXEL_KEYS, "no anomalous pixels")
+        return MetricResult.missing(level_names("pixel"), "no anomalous pixels")
     n_regions = int(torch.count_nonzero(sizes[1:]))
     # Per-region PRO weight 1/(|r|·R); gaps in the ids (size 0) never get looked up.
     weight_of_id = torch.where(sizes > 0, 1.0 / (sizes.to(torch.float64) * n_regions), 0.0)
     weight_of_id[0] = 0.0
 
     curve = curve_from_ids(scores, ids, weight_of_id)
-
-    result = MetricResult({"ap": curve.average_precision(), "f1_max": curve.f1_max()})
-    if n_neg == 0:
-        # AP and F1-max are defined without negatives (sklearn gives AP = 1); a ROC is not.
-        result.set_missing("auroc", "no normal pixels")
-        result.set_missing("aupro", "no normal pixels")
-    else:
-        result["auroc"] = curve.auroc()
-        try:
-            result["aupro"] = AUPRO_VARIANTS[check_aupro_variant(aupro_variant)](curve, fpr_limit)
-        except ValueError as exc:
-            if not str(exc).startswith("undefined metric"):
-                raise
-            result.set_missing("aupro", str(exc).removeprefix("undefined metric: "))
-    return MetricResult({key: result[key] for key in PIXEL_KEYS}, result.reasons)
+    options = CurveOptions(fpr_limit, check_aupro_variant(aupro_variant))
+    return curve_metrics(curve, "pixel", options, no_negatives="no normal pixels")

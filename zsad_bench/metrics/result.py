@@ -45,6 +45,15 @@ class MetricResult(dict[str, float | None]):
         self[key] = None
         self.reasons[key] = reason
 
+    def renamed(self, keys: Mapping[str, str]) -> MetricResult:
+        """The same values, reasons and bounds under new keys, in ``keys``' order (``keys`` maps every
+        key of this result to its new one: ``result_keys("pixel")`` turns ``aupro`` into ``pixel_aupro``)."""
+        return MetricResult(
+            {new: self[old] for old, new in keys.items()},
+            {keys[old]: reason for old, reason in self.reasons.items()},
+            {keys[old]: bound for old, bound in self.error_bounds.items()},
+        )
+
     def __repr__(self) -> str:
         bounds = f", error_bounds={self.error_bounds!r}" if self.error_bounds else ""
         return f"MetricResult({dict.__repr__(self)}, reasons={self.reasons!r}{bounds})"

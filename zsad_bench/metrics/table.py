@@ -3,7 +3,8 @@
 A result file, a leaderboard column, a plot axis and the published-numbers comparison all read this
 table; nothing else spells a metric's name. ``key`` is the result-file key (the column names of
 ``reference/published_results.csv``); ``name`` is the key inside its level, as ``image_metrics`` and
-``pixel_metrics`` return it.
+``pixel_metrics`` return it, and the key of the function that computes it from a class's ranking curve
+(``zsad_bench.metrics.from_curve.CURVE_METRICS``): a new metric is that function plus one row here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ from dataclasses import dataclass
 
 from zsad_bench.errors import ZsadError
 
-__all__ = ["IMAGE_METRICS", "LEVELS", "METRICS", "METRIC_KEYS", "PIXEL_METRICS", "Metric", "get_metric"]
+__all__ = [
+    "IMAGE_METRICS",
+    "LEVELS",
+    "METRICS",
+    "METRIC_KEYS",
+    "PIXEL_METRICS",
+    "Metric",
+    "get_metric",
+    "level_names",
+    "result_keys",
+]
 
 LEVELS = ("image", "pixel")
 
@@ -56,6 +67,21 @@ METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
 IMAGE_METRICS: tuple[str, ...] = tuple(m.key for m in METRICS if m.level == "image")
 PIXEL_METRICS: tuple[str, ...] = tuple(m.key for m in METRICS if m.level == "pixel")
 _BY_KEY = {m.key: m for m in METRICS}
+_KEYS_BY_NAME = {level: {m.name: m.key for m in METRICS if m.level == level} for level in LEVELS}
+
+
+def level_names(level: str) -> tuple[str, ...]:
+    """The names of ``level``'s metrics in table order (``auroc``, ``ap``, ...): the keys that
+    ``image_metrics`` / ``pixel_metrics`` return."""
+    return tuple(result_keys(level))
+
+
+def result_keys(level: str) -> dict[str, str]:
+    """Name -> result key of ``level``'s metrics in table order (``auroc`` -> ``pixel_auroc``)."""
+    try:
+        return dict(_KEYS_BY_NAME[level])
+    except KeyError:
+        raise ValueError(f"unknown metric level '{level}'; choose from {', '.join(LEVELS)}") from None
 
 
 def get_metric(key: str) -> Metric:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -16,8 +18,13 @@ from zsad_bench.metrics import (
     pixel_metrics,
     pixel_metrics_from_regions,
 )
+from zsad_bench.metrics.regions import label_masks
+from zsad_bench.metrics.table import result_keys
 
-PIXEL_KEYS = ("auroc", "ap", "f1_max", "aupro")
+IMAGE = result_keys("image")  # the accumulators emit result keys, the pure functions names
+PIXEL = result_keys("pixel")
+PIXEL_KEYS = tuple(PIXEL.values())
+IMAGE_KEYS = tuple(IMAGE.values())
 
 
 def _close(a: dict, b: dict, tol: float) -> None:
@@ -47,7 +54,7 @@ def test_image_batches_equal_one_call() -> None:
     acc = ImageAccumulator()
     for s, y in zip(scores.split(7), labels.split(7), strict=True):
         acc.update(s, y)
-    assert acc.compute() == image_metrics(scores, labels)
+    assert acc.compute() == image_metrics(scores, labels).renamed(IMAGE)
     assert acc.n_images == 60
     assert acc.n_anomalous == int(labels.sum())
     assert acc.n_normal == 60 - int(labels.sum())
@@ -68,19 +75,92 @@ def test_image_merge_of_halves_equals_everything() -> None:
 
 def test_image_missing_levels() -> None:
     acc = ImageAccumulator()
-    assert acc.compute().reasons == dict.fromkeys(("auroc", "ap", "f1_max"), "no images")
+    assert acc.compute().reasons == dict.fromkeys(IMAGE_KEYS, "no images")
     acc.update(torch.tensor([0.1, 0.9]), torch.tensor([False, False]))
     result = acc.compute()
-    assert dict(result) == dict.fromkeys(("auroc", "ap", "f1_max"))
+    assert dict(result) == dict.fromkeys(IMAGE_KEYS)
     assert set(result.reasons.values()) == {"class has no anomalous images"}
 
 
-def test_image_update_copies_the_batch() -> None:
-    scores = torch.tensor([0.1, 0.9])
+def test_image_update_keeps_references_and_catches_later_in_place_changes() -> None:
+    scores, labels = torch.tensor([0.1, 0.9]), torch.tensor([False, True])
+    acc = ImageAccumulator()
+    acc.update(scores, labels)
+    assert acc.scores[0] is scores and acc.labels[0] is labels  # no copy at update
+    scores.fill_(0.5)  # the caller reuses its buffer without cloning
+    with pytest.raises(ValueError, match=r"ImageAccumulator: a tensor passed to update\(\) was modified"):
+        acc.compute()
+    # the documented way: pass a clone, then reuse the buffer freely
+    buffer, acc = torch.tensor([0.1, 0.9]), ImageAccumulator()
+    acc.update(buffer.clone(), labels.clone())
+    buffer.fill_(0.5)
+    labels.fill_(False)
+    assert acc.compute()["image_auroc"] == 1.0
+
+
+def test_image_in_place_change_is_caught_in_merge_and_to_too() -> None:
+    scores = torch.tensor([0.1, 0.9, 0.3, 0.7])
+    first, second = ImageAccumulator(), ImageAccumulator()
+    first.update(scores[:2], torch.tensor([0, 1]))
+    second.update(scores[2:], torch.tensor([0, 1]))
+    scores[0] = 1.0  # a view shares its base's in-place counter: every slice of ``scores`` is changed
+    with pytest.raises(ValueError, match="modified in place"):
+        first.merge(second)
+    with pytest.raises(ValueError, match="modified in place"):
+        second.to("cpu")
+
+
+def test_image_label_values_and_nan_are_checked_at_compute() -> None:
+    acc = ImageAccumulator()
+    acc.update(torch.tensor([0.1, 0.9]), torch.tensor([0, 2]))  # attribute checks pass: no kernel yet
+    with pytest.raises(ValueError, match="binary"):
+        acc.compute()
+    acc = ImageAccumulator()
+    acc.update(torch.tensor([0.1, float("nan")]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="NaN"):
+        acc.compute()
+    with pytest.raises(ValueError, match="dimension"):  # shapes and dtypes still fail at update
+        ImageAccumulator().update(torch.zeros(2, 2), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="shape"):
+        ImageAccumulator().update(torch.zeros(3), torch.zeros(2))
+    with pytest.raises(ValueError, match="real"):
+        ImageAccumulator().update(torch.zeros(2, dtype=torch.complex64), torch.zeros(2))
+
+
+def test_image_mixed_dtypes_convert_as_each_update_would() -> None:
+    # int64 scores alone become float64; cat's promotion with float32 would give float32
+    acc = ImageAccumulator()
+    acc.update(torch.tensor([0, 3]), torch.tensor([0, 1]))
+    acc.update(torch.tensor([1.5, 2.5], dtype=torch.float32), torch.tensor([False, True]))
+    acc.update(torch.tensor([0.25, 4.0], dtype=torch.bfloat16), torch.tensor([0.0, 1.0]))
+    scores, labels = acc.tensors()
+    assert scores.dtype == torch.float64 and labels.dtype == torch.bool
+    assert scores.tolist() == [0.0, 3.0, 1.5, 2.5, 0.25, 4.0]
+    assert labels.tolist() == [False, True, False, True, False, True]
+    assert acc.compute() == image_metrics(scores, labels).renamed(IMAGE)
+
+
+def test_image_inputs_without_an_in_place_counter_are_copied() -> None:
+    scores = np.array([0.1, 0.9], dtype=np.float32)  # numpy writes are invisible to torch
+    acc = ImageAccumulator()
+    acc.update(scores, np.array([0, 1]))
+    scores[:] = 0.5
+    assert acc.compute()["image_auroc"] == 1.0
+    with torch.inference_mode():  # inference tensors have no in-place counter
+        made = torch.tensor([0.1, 0.9]), torch.tensor([False, True])
+    acc = ImageAccumulator()
+    acc.update(*made)
+    with torch.inference_mode():
+        made[0].fill_(0.5)
+    assert acc.compute()["image_auroc"] == 1.0
+
+
+def test_image_update_detaches_tensors_that_require_grad() -> None:
+    scores = torch.tensor([0.1, 0.9], requires_grad=True)
     acc = ImageAccumulator()
     acc.update(scores, torch.tensor([False, True]))
-    scores.fill_(0.5)  # the caller reuses its buffer
-    assert acc.compute()["auroc"] == 1.0
+    assert not acc.scores[0].requires_grad
+    assert acc.compute()["image_auroc"] == 1.0
 
 
 # ---------------------------------------------------------------- pixel
@@ -94,7 +174,7 @@ def test_pixel_batches_equal_one_call(make_maps: Callable) -> None:
     assert acc.n_images == 12
     assert acc.n_pixels == 12 * 32 * 32
     assert acc.n_regions == int(label_regions(torch.from_numpy(masks)).max())
-    _close(acc.compute(), pixel_metrics(maps, masks), 1e-12)
+    _close(acc.compute(), pixel_metrics(maps, masks).renamed(PIXEL), 1e-12)
 
 
 @pytest.mark.parametrize("fpr_limit", [0.3, 0.05])
@@ -127,7 +207,7 @@ def test_pixel_merge_renumbers_regions() -> None:
     b.update(torch.tensor([[[0.1, 0.2, 0.2]]]), masks)
     a.merge(b)
     assert a.n_regions == 2
-    assert a.compute()["aupro"] == pytest.approx(0.5, abs=1e-15)  # found in one image of two
+    assert a.compute()["pixel_aupro"] == pytest.approx(0.5, abs=1e-15)  # found in one image of two
 
 
 def test_pixel_batches_of_different_sizes_are_pooled(make_maps: Callable) -> None:
@@ -141,7 +221,7 @@ def test_pixel_batches_of_different_sizes_are_pooled(make_maps: Callable) -> Non
     large_regions = label_regions(torch.from_numpy(large_masks)).reshape(-1)
     large_regions = torch.where(large_regions > 0, large_regions + int(small_regions.max()), 0)
     regions = torch.cat([small_regions, large_regions])
-    assert acc.compute() == pixel_metrics_from_regions(scores, regions)
+    assert acc.compute() == pixel_metrics_from_regions(scores, regions).renamed(PIXEL)
 
 
 def test_pixel_masks_none_is_missing() -> None:
@@ -192,13 +272,62 @@ def test_pixel_merge_needs_the_same_limit() -> None:
         PixelAccumulator(0.3).merge(PixelAccumulator(0.05))
 
 
-def test_pixel_keeps_float32_and_copies_the_batch() -> None:
+def test_pixel_keeps_float32_and_catches_later_in_place_changes() -> None:
     maps = (0.5 + torch.arange(64, dtype=torch.float32) * 2**-20).reshape(1, 8, 8)
     masks = (torch.arange(64) >= 32).reshape(1, 8, 8)
     acc = PixelAccumulator()
+    acc.update(maps.clone(), masks)  # the documented way to reuse a buffer
+    maps.fill_(0.0)
+    assert acc.compute()["pixel_auroc"] == 1.0  # float32 kept: 2**-20 steps above 0.5 still rank
+    acc = PixelAccumulator()
     acc.update(maps, masks)
-    maps.fill_(0.0)  # the caller reuses its buffer
-    assert acc.compute()["auroc"] == 1.0
+    maps.fill_(1.0)  # the caller reuses its buffer without cloning
+    with pytest.raises(ValueError, match="PixelAccumulator: a tensor passed to update"):
+        acc.compute()
+
+
+def test_pixel_labelled_ids_are_held_and_checked(make_maps: Callable) -> None:
+    maps, masks = make_maps(seed=8, n=4, res=16)
+    labelled = label_masks(torch.from_numpy(masks))
+    acc = PixelAccumulator()
+    acc.update(torch.from_numpy(maps), labelled)
+    expected = pixel_metrics(maps, masks).renamed(PIXEL)
+    assert acc.compute() == expected
+    acc = PixelAccumulator()
+    acc.update(torch.from_numpy(maps), labelled)
+    labelled.ids.zero_()
+    with pytest.raises(ValueError, match="modified in place"):
+        acc.compute()
+
+
+def test_pixel_nan_is_caught_at_compute_and_half_maps_upcast_there() -> None:
+    maps = torch.rand(2, 4, 4)
+    maps[1, 2, 2] = float("nan")
+    acc = PixelAccumulator()
+    acc.update(maps, torch.rand(2, 4, 4) > 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        acc.compute()
+    half = torch.tensor([[[0.1, 0.9]]], dtype=torch.bfloat16)
+    acc = PixelAccumulator()
+    acc.update(half, torch.tensor([[[False, True]]]))
+    assert acc.scores[0].dtype == torch.bfloat16  # held as given until compute
+    assert acc.compute()["pixel_auroc"] == 1.0
+    assert acc.scores[0].dtype == torch.float32
+
+
+def test_pixel_compute_lets_the_held_inputs_go(make_maps: Callable) -> None:
+    maps, masks = make_maps(seed=9, n=4, res=16)
+    acc, refs = PixelAccumulator(), []
+    for i in range(4):
+        batch = torch.from_numpy(maps[i : i + 1]).clone()
+        refs.append(weakref.ref(batch))
+        acc.update(batch, torch.from_numpy(masks[i : i + 1]))
+        del batch
+    gc.collect()
+    assert all(ref() is not None for ref in refs)  # held by reference until compute
+    acc.compute()
+    gc.collect()
+    assert all(ref() is None for ref in refs)  # the concatenation replaced them: their memory is free
 
 
 def test_compute_twice_gives_the_same_result(make_maps: Callable) -> None:
@@ -217,7 +346,7 @@ def test_cuda_accumulators_match_cpu(make_maps: Callable) -> None:
     cpu, gpu = PixelAccumulator(), PixelAccumulator()
     cpu.update(maps, masks)
     gpu.update(torch.from_numpy(maps).cuda(), torch.from_numpy(masks).cuda())
-    assert gpu._scores[0].device.type == "cuda"
+    assert gpu.scores[0].device.type == "cuda"
     _close(gpu.compute(), cpu.compute(), 1e-12)
     images_cpu, images_gpu = ImageAccumulator(), ImageAccumulator()
     scores, labels = _image_data()

@@ -84,7 +84,7 @@ def test_accumulator_uses_the_variant_and_unknown_variant_is_rejected():
     acc = PixelAccumulator(aupro_variant="anomalyclip-200")
     acc.update(maps[:5], masks[:5])
     acc.update(maps[5:], masks[5:])
-    assert acc.compute()["aupro"] == pytest.approx(cal_pro_score_transcription(masks, maps), abs=1e-9)
+    assert acc.compute()["pixel_aupro"] == pytest.approx(cal_pro_score_transcription(masks, maps), abs=1e-9)
     with pytest.raises(ValueError, match="unknown AUPRO variant"):
         pixel_metrics(maps, masks, aupro_variant="cflow")
 

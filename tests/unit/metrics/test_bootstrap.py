@@ -164,9 +164,10 @@ def test_metric_subset_and_to_dict_is_json() -> None:
     d = json.loads(json.dumps(result.to_dict()))
     assert d["level"] == 0.95 and d["replicates"] == 50 and d["seed"] == 0
     assert d["method"] == "percentile, label-stratified image resampling within each class"
-    assert d["per_class"]["a"]["auroc"] == list(result.per_class["a"]["auroc"])
-    assert d["per_class"]["b"] == {"auroc": None}
-    assert d["mean"] == {"auroc": list(result.mean["auroc"])}
+    # the form a result file records: under result keys
+    assert d["per_class"]["a"]["image_auroc"] == list(result.per_class["a"]["auroc"])
+    assert d["per_class"]["b"] == {"image_auroc": None}
+    assert d["mean"] == {"image_auroc": list(result.mean["auroc"])}
 
 
 def test_bad_inputs_are_rejected() -> None:

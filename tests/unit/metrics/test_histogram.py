@@ -33,7 +33,7 @@ def test_auroc_and_aupro_within_reported_bounds(bins, seed, outlier):
     acc.update(maps[9:], masks[9:])
     approx = acc.compute()
     for key in ("auroc", "aupro"):
-        assert abs(approx[key] - exact[key]) <= approx.error_bounds[key] + 1e-12
+        assert abs(approx[f"pixel_{key}"] - exact[key]) <= approx.error_bounds[f"pixel_{key}"] + 1e-12
     assert acc.clamped_pixels == (1 if outlier else 0)
 
 
@@ -43,7 +43,7 @@ def test_bounds_shrink_with_more_bins():
     for bins in (64, 1024, 16384):
         acc = HistogramPixelAccumulator(bins=bins)
         acc.update(maps, masks)
-        bounds.append(acc.compute().error_bounds["auroc"])
+        bounds.append(acc.compute().error_bounds["pixel_auroc"])
     assert bounds[0] > bounds[1] > bounds[2]
 
 
@@ -54,7 +54,7 @@ def test_separated_bins_are_exact_with_zero_auroc_bound():
     acc = HistogramPixelAccumulator(bins=10)
     acc.update(maps, masks)
     result = acc.compute()
-    assert result["auroc"] == pytest.approx(1.0) and result.error_bounds["auroc"] == 0.0
+    assert result["pixel_auroc"] == pytest.approx(1.0) and result.error_bounds["pixel_auroc"] == 0.0
 
 
 def test_ap_and_f1_are_missing_with_reason():
@@ -62,8 +62,8 @@ def test_ap_and_f1_are_missing_with_reason():
     acc = HistogramPixelAccumulator()
     acc.update(maps, masks)
     result = acc.compute()
-    assert result["ap"] is None and result.reasons["ap"] == NOT_BINNED
-    assert result["f1_max"] is None
+    assert result["pixel_ap"] is None and result.reasons["pixel_ap"] == NOT_BINNED
+    assert result["pixel_f1_max"] is None
 
 
 def test_merge_equals_one_accumulator():
@@ -75,17 +75,17 @@ def test_merge_equals_one_accumulator():
     b.update(maps[5:], masks[5:])
     merged = a.merge(b).compute()
     expected = whole.compute()
-    assert merged["auroc"] == pytest.approx(expected["auroc"], abs=1e-12)
-    assert merged["aupro"] == pytest.approx(expected["aupro"], abs=1e-12)
+    assert merged["pixel_auroc"] == pytest.approx(expected["pixel_auroc"], abs=1e-12)
+    assert merged["pixel_aupro"] == pytest.approx(expected["pixel_aupro"], abs=1e-12)
 
 
 def test_missing_levels_and_bad_arguments():
     maps, masks = _maps(0)
     acc = HistogramPixelAccumulator()
     acc.update(maps, None)
-    assert acc.compute()["auroc"] is None
+    assert acc.compute()["pixel_auroc"] is None
     normal_only = HistogramPixelAccumulator()
     normal_only.update(maps, torch.zeros_like(masks))
-    assert normal_only.compute().reasons["aupro"] == "no anomalous pixels"
+    assert normal_only.compute().reasons["pixel_aupro"] == "no anomalous pixels"
     with pytest.raises(ValueError, match="high > low"):
         HistogramPixelAccumulator(value_range=(1.0, 0.0))
