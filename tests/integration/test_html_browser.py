@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from zsad_bench.report import METRICS, RunResult, leaderboard, render
+from zsad_bench.metrics.table import METRIC_KEYS
+from zsad_bench.report import RunResult, leaderboard, render
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium",) if Path(p).exists()), None)
@@ -26,7 +27,7 @@ VALUES = {"a": 0.095, "b": 0.85, "c": None, "d": 0.5, "e": 1.0}
 def page_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     results = []
     for dataset, value in VALUES.items():
-        mean = {m: None for m in METRICS} | {"image_auroc": value, "image_ap": 0.5}
+        mean = {m: None for m in METRIC_KEYS} | {"image_auroc": value, "image_ap": 0.5}
         results.append(RunResult(model="m", dataset=dataset, per_class={"x": mean}, mean=mean))
     path = tmp_path_factory.mktemp("html") / "leaderboard.html"
     path.write_text(render(leaderboard(results, ["image_auroc", "image_ap"]), "html", caption="results/"))

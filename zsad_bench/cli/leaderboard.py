@@ -54,13 +54,9 @@ def leaderboard(
     value; --published renders the AnomalyCLIP paper's tables from the published CSV instead.
     """
     from zsad_bench.report import published as papers
-    from zsad_bench.report.leaderboard import (
-        RANDOM_WEIGHTS_NOTE,
-        per_class_leaderboard,
-        render,
-        uses_random_weights,
-    )
-    from zsad_bench.report.leaderboard import leaderboard as build
+    from zsad_bench.report.renderers import render
+    from zsad_bench.report.tables import RANDOM_WEIGHTS_NOTE, per_class_leaderboard, uses_random_weights
+    from zsad_bench.report.tables import leaderboard as build
     from zsad_bench.results.schema import read_results
 
     csv_path = published_csv or papers.DEFAULT_PUBLISHED

@@ -50,10 +50,10 @@ def plot(
     Curves and qualitative grids read the prediction caches that 'zsad run' keeps; results without one
     are skipped with a warning.
     """
-    from zsad_bench.report import read_results
-    from zsad_bench.report.plots import plot as draw
+    from zsad_bench.report.figures import log as logger
+    from zsad_bench.report.figures import plot as draw
+    from zsad_bench.results.schema import read_results
 
-    logger = logging.getLogger("zsad_bench.report.plots")
     handler = _WarningLines(logging.WARNING)
     logger.addHandler(handler)
     # Its own level: 'zsad run' in the same process raises the root logger's to ERROR.

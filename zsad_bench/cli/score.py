@@ -48,25 +48,15 @@ def score(
 
     An evaluation size other than the cached one cannot be re-scored: that needs a new 'zsad run'.
     """
-    from zsad_bench.engine.evaluate import score_cached
-    from zsad_bench.errors import ZsadError
+    from zsad_bench.engine.scoring import score_cached
     from zsad_bench.protocols import Protocol
-    from zsad_bench.report import read_results
-    from zsad_bench.results.cache import PredictionCache
+    from zsad_bench.results.cache import open_predictions
+    from zsad_bench.results.schema import read_results
 
     results = read_results(results_dir)
     jobs = []
     for result in results:  # check everything before writing anything
-        if not result.predictions:
-            raise ZsadError(
-                f"{result.filename} has no prediction cache (it was run with --no-cache); re-run 'zsad run'"
-            )
-        folder = Path(result.predictions["folder"])
-        cache = PredictionCache.open(folder if folder.is_absolute() else results_dir / folder)
-        if cache.key != result.predictions.get("key"):
-            raise ZsadError(
-                f"the prediction cache of {result.filename} belongs to another run; re-run 'zsad run'"
-            )
+        cache = open_predictions(result, results_dir)
         protocol = Protocol(**{**result.protocol, "training": ()}).with_overrides(
             aupro_variant=aupro_variant,
             pixel_mode=pixel_mode,

@@ -16,13 +16,14 @@ from typing import Any
 import pandas as pd
 
 from zsad_bench.errors import ZsadError
-from zsad_bench.report.leaderboard import (
+from zsad_bench.metrics.table import METRIC_KEYS, get_metric
+from zsad_bench.report.tables import (
     DELTA_SUFFIX,
     MEAN_ROW,
-    METRIC_NAMES,
     PUBLISHED_SUFFIX,
     RANDOM_WEIGHTS,
     metric_columns,
+    metric_label,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "METHOD_NAMES",
     "PAPER_TABLES",
     "compare_published",
+    "paper_table",
     "paper_tables",
     "published_methods",
     "read_published",
@@ -64,16 +66,6 @@ PAPER_TABLES = {
         "AnomalyCLIP (ICLR 2024) Table 2",
         "zero-shot anomaly detection on medical datasets",
     ),
-}
-# Short metric names inside a level, as the papers print them ("(AUROC, PRO)").
-_SHORT = {
-    "image_auroc": "AUROC",
-    "image_ap": "AP",
-    "image_f1_max": "F1-max",
-    "pixel_auroc": "AUROC",
-    "pixel_ap": "AP",
-    "pixel_f1_max": "F1-max",
-    "pixel_aupro": "PRO",
 }
 _LABEL = re.compile(r"^(?P<model>.+?)(?: \((?P<shots>\d+)-shot\))?$")
 
@@ -181,7 +173,7 @@ def _notes(found: pd.DataFrame) -> list[str]:
     unverified = found[found["note"].str.contains(UNVERIFIED, regex=False)]
     if not unverified.empty:
         cells = [
-            f"{r.method} on {r.dataset} {METRIC_NAMES.get(r.metric, r.metric)} in {r.source}"
+            f"{r.method} on {r.dataset} {metric_label(r.metric)} in {r.source}"
             for r in unverified.itertuples()
         ]
         notes.append(f"Recalled, unverified against the paper: {'; '.join(cells)}.")
@@ -212,8 +204,10 @@ def paper_table(published: pd.DataFrame, source: str, title: str = "") -> str:
     ]
     unreported = False
     for level, block in rows.groupby("level", sort=False):
-        metrics = [m for m in METRIC_NAMES if m in set(block["metric"])]
-        lines += ["", f"## {level.capitalize()} level ({' / '.join(_SHORT[m] for m in metrics)})", ""]
+        metrics = [m for m in METRIC_KEYS if m in set(block["metric"])]
+        # The metric names inside a level as the papers print them: "(AUROC, PRO)".
+        shorts = " / ".join(get_metric(m).paper for m in metrics)
+        lines += ["", f"## {level.capitalize()} level ({shorts})", ""]
         lines.append("| dataset | " + " | ".join(methods) + " |")
         lines.append("|---|" + "---:|" * len(methods))
         cells = {(r.dataset, r.method, r.metric): r for r in block.itertuples()}

@@ -3,16 +3,17 @@ from click.testing import CliRunner
 
 from zsad_bench.cli import main
 from zsad_bench.errors import ZsadError
-from zsad_bench.report import METRICS, RunResult, leaderboard, read_results, render
-from zsad_bench.report.leaderboard import per_class_leaderboard, signed
+from zsad_bench.metrics.table import METRIC_KEYS
+from zsad_bench.report import RunResult, leaderboard, read_results, render
 from zsad_bench.report.published import compare_published, read_published
+from zsad_bench.report.tables import per_class_leaderboard, signed
 
 THREE = ["image_auroc", "image_ap", "pixel_auroc"]
 
 
 def _result(model, dataset, mean, random_weights=False, per_class=None, shots=0):
-    full = {k: mean.get(k) for k in METRICS}
-    classes = {c: {k: v.get(k) for k in METRICS} for c, v in (per_class or {"c": full}).items()}
+    full = {k: mean.get(k) for k in METRIC_KEYS}
+    classes = {c: {k: v.get(k) for k in METRIC_KEYS} for c, v in (per_class or {"c": full}).items()}
     return RunResult(
         model=model,
         dataset=dataset,

@@ -1,4 +1,5 @@
-"""`zsad plot` and zsad_bench.report.plots: figures from a real tiny run of clip and clip-ac on synthetic."""
+"""`zsad plot` and zsad_bench.report.figures: figures from a real tiny run of clip and clip-ac on synthetic
+data."""
 
 import dataclasses
 import logging
@@ -10,23 +11,27 @@ from click.testing import CliRunner
 
 from zsad_bench.cli import main
 from zsad_bench.errors import ZsadError
-from zsad_bench.report import read_results
-from zsad_bench.report.curves import class_curves, curves_figure, downsample
-from zsad_bench.report.plots import (
+from zsad_bench.report.figures import (
     KINDS,
     bars_figure,
+    curves_figure,
     heatmap_figure,
     plot_curves,
+    plot_qualitative,
+    qualitative_figure,
 )
-from zsad_bench.report.qualitative import plot_qualitative, qualitative_figure
+from zsad_bench.report.figures.curve_points import class_curves, downsample
 from zsad_bench.results.cache import PredictionCache
+from zsad_bench.results.schema import read_results
 
 MODELS = ["clip", "clip-ac"]
 
 
 @pytest.fixture(scope="module")
 def results_dir(tmp_path_factory, session_data_root):
-    from zsad_bench.engine.runner import execute
+    from zsad_bench.engine import EvalConfig
+    from zsad_bench.engine.runner import RunRequest, execute
+    from zsad_bench.protocols import default
 
     out = tmp_path_factory.mktemp("results")
     # Module scope runs before the autouse per-test environment: isolate the data root here too.
@@ -37,14 +42,11 @@ def results_dir(tmp_path_factory, session_data_root):
         # One thread: the tiny model gains nothing from more, and on a busy machine they contend (10x).
         torch.set_num_threads(1)
         try:
+            protocol = default.with_overrides(eval_size=32)
+            evaluation = EvalConfig(protocol, device="auto", batch_size="auto", num_workers="auto")
+            options = {"image_size": 64}
             execute(
-                MODELS,
-                ["synthetic"],
-                out=out,
-                backbone="test-tiny",
-                protocol_overrides={"eval_size": 32},
-                options={"image_size": 64},
-                quiet=True,
+                RunRequest(MODELS, ["synthetic"], out, evaluation, "test-tiny", options=options, quiet=True)
             )
         finally:
             torch.set_num_threads(threads)
@@ -206,7 +208,7 @@ def test_downsample_keeps_both_ends_and_at_most_max_points():
 
 def test_results_without_a_cache_are_skipped_with_a_warning(results_dir, tmp_path, caplog):
     runs = [dataclasses.replace(r, predictions={}) for r in read_results(results_dir)]
-    with caplog.at_level(logging.WARNING, logger="zsad_bench.report.plots"), pytest.raises(ZsadError):
+    with caplog.at_level(logging.WARNING, logger="zsad_bench.report.figures"), pytest.raises(ZsadError):
         plot_curves(runs, tmp_path, formats=["png"])
     assert sum("no prediction cache" in m for m in caplog.messages) == len(MODELS)
     assert not any(tmp_path.iterdir())
@@ -245,7 +247,7 @@ def test_qualitative_skips_a_dataset_not_prepared_locally(results_dir, tmp_path,
         dataclasses.replace(r, data={**r.data, "folder": str(tmp_path / "gone")})
         for r in read_results(results_dir)
     ]
-    with caplog.at_level(logging.WARNING, logger="zsad_bench.report.plots"), pytest.raises(ZsadError):
+    with caplog.at_level(logging.WARNING, logger="zsad_bench.report.figures"), pytest.raises(ZsadError):
         plot_qualitative(runs, tmp_path / "o", results_dir=results_dir)
     assert any("not prepared locally" in m for m in caplog.messages)
 
@@ -288,14 +290,14 @@ def test_cli_kind_with_nothing_to_draw_fails_and_warns(results_dir, tmp_path):
 def test_python_callers_get_paths_and_metric_all_gives_one_heatmap_per_defined_metric(
     results_dir, tmp_path, caplog
 ):
-    from zsad_bench.report.plots import plot
+    from zsad_bench.report.figures import plot
 
     kept = ("image_auroc", "pixel_aupro")
     runs = [
         dataclasses.replace(r, mean={m: v if m in kept else None for m, v in r.mean.items()})
         for r in read_results(results_dir)
     ]
-    with caplog.at_level(logging.WARNING, logger="zsad_bench.report.plots"):
+    with caplog.at_level(logging.WARNING, logger="zsad_bench.report.figures"):
         written = plot(runs, "heatmap", tmp_path, metric="all", formats=["png"])
     assert written == [tmp_path / "heatmap" / f"{m}.png" for m in kept]
     assert all(p.is_file() for p in written)

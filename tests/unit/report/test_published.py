@@ -5,8 +5,8 @@ from click.testing import CliRunner
 
 from zsad_bench.cli import main
 from zsad_bench.errors import ZsadError
-from zsad_bench.report import METRICS, RunResult, leaderboard
-from zsad_bench.report.leaderboard import per_class_leaderboard
+from zsad_bench.metrics.table import METRIC_KEYS
+from zsad_bench.report import RunResult, leaderboard, per_class_leaderboard
 from zsad_bench.report.published import (
     DEFAULT_PUBLISHED,
     compare_published,
@@ -117,7 +117,7 @@ def test_model_labels_map_to_the_papers_method_names(label, methods):
 
 
 def _mean(model, dataset, shots=0, **values):
-    mean = {m: values.get(m) for m in METRICS}
+    mean = {m: values.get(m) for m in METRIC_KEYS}
     return RunResult(model=model, dataset=dataset, per_class={"c": mean}, mean=mean, shots=shots)
 
 

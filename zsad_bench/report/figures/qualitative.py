@@ -10,18 +10,18 @@ from typing import Any
 import numpy as np
 
 from zsad_bench.errors import ZsadError
-from zsad_bench.report.plots import (
+from zsad_bench.report.figures.common import (
     Results,
-    _by_dataset,
-    _caches,
-    _formats,
-    _label,
-    _load,
-    _matplotlib,
-    _safe,
-    _save,
+    by_dataset,
+    check_formats,
+    load_results,
     log,
+    matplotlib_figure,
+    open_caches,
+    safe_name,
+    save,
 )
+from zsad_bench.report.tables import model_label
 from zsad_bench.results.schema import RunResult
 
 __all__ = ["plot_qualitative", "qualitative_figure"]
@@ -31,14 +31,14 @@ def qualitative_figure(
     results: Sequence[RunResult], class_name: str, *, samples: int = 4, results_dir: str | Path | None = None
 ) -> Any:
     """The qualitative grid of one class of one dataset (see ``plot_qualitative``), or None."""
-    runs, base = _load(results, results_dir)
+    runs, base = load_results(results, results_dir)
     if len({r.dataset for r in runs}) != 1:
         raise ZsadError("a qualitative grid takes the results of one dataset")
-    caches = [c for c in _caches(runs, base, "qualitative") if class_name in c[2]]
+    caches = [c for c in open_caches(runs, base, "qualitative") if class_name in c[2]]
     images = _test_images(runs) if caches else None
     if images is None:
         return None
-    preds = {_label(r): cache.load(class_name) for r, cache, _ in caches}
+    preds = {model_label(r): cache.load(class_name) for r, cache, _ in caches}
     return _grid(preds, images, samples, f"{runs[0].dataset} / {class_name}")
 
 
@@ -60,22 +60,24 @@ def plot_qualitative(
     """
     if samples < 1:
         raise ZsadError(f"samples must be at least 1, got {samples}")
-    runs, base = _load(results, results_dir)
-    formats = _formats(formats)
+    runs, base = load_results(results, results_dir)
+    formats = check_formats(formats)
     written: list[Path] = []
-    for dataset, group in _by_dataset(runs).items():
-        caches = _caches(group, base, "qualitative")
+    for dataset, group in by_dataset(runs).items():
+        caches = open_caches(group, base, "qualitative")
         images = _test_images(group) if caches else None
         if images is None:
             continue
         for class_name in sorted(set().union(*(classes for _, _, classes in caches))):
             preds = {
-                _label(r): cache.load(class_name) for r, cache, classes in caches if class_name in classes
+                model_label(r): cache.load(class_name)
+                for r, cache, classes in caches
+                if class_name in classes
             }
             fig = _grid(preds, images, samples, f"{dataset} / {class_name}")
             if fig is not None:
-                written += _save(
-                    fig, Path(out) / "qualitative" / f"{_safe(dataset)}__{_safe(class_name)}", formats
+                written += save(
+                    fig, Path(out) / "qualitative" / f"{safe_name(dataset)}__{safe_name(class_name)}", formats
                 )
     if not written:
         raise ZsadError(
@@ -90,7 +92,7 @@ def _grid(preds: dict[str, Any], images: _TestImages, samples: int, title: str) 
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    _, Figure = _matplotlib()
+    _, Figure = matplotlib_figure()
     first = next(iter(preds.values()))
     shared = set(first.sample_ids).intersection(*(p.sample_ids for p in preds.values()))
     ids = [i for i in first.sample_ids if i in shared]
@@ -183,6 +185,3 @@ def _test_images(results: Sequence[RunResult]) -> _TestImages | None:
     manifest = read_manifest(folder)
     rows = manifest[manifest["split"] == results[0].data.get("split", "test")]
     return _TestImages(folder, dict(zip(rows["sample_id"], rows["image_path"], strict=True)))
-
-
-# -- shared helpers ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""ROC, PR and PRO curves of one class, read off the exact ranking curve the metrics use, and their figure.
+"""ROC, PR and PRO curves of one class, read off the exact ranking curve the metrics use.
 
 The points are the vertices of the exact curves (``zsad_bench.metrics.curve``): the ROC polyline whose
 trapezoid area is the AUROC with ties counted 1/2, the step-wise precision-recall curve whose area is
@@ -9,9 +9,7 @@ Pixel-level when the class has ground-truth masks; image-level ROC and PR (no PR
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +20,6 @@ from zsad_bench.metrics.regions import label_regions_counted
 __all__ = [
     "ClassCurves",
     "class_curves",
-    "curves_figure",
     "downsample",
     "pr_points",
     "pro_points",
@@ -168,82 +165,3 @@ def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tu
     picks = np.searchsorted(length, np.linspace(0.0, length[-1], max_points - 1), side="left")
     keep = np.unique(np.concatenate((np.minimum(picks, n - 1), [0, n - 1])))
     return x[keep], y[keep]
-
-
-def curves_figure(
-    curves: Mapping[str, ClassCurves],
-    title: str,
-    colors: Mapping[str, Any] | None = None,
-    max_points: int = MAX_POINTS,
-) -> Any:
-    """A figure with ROC, PR and PRO panels (axes labelled "roc", "pr", "pro"), one line per model.
-
-    curves: model label -> its curves on one class (all of one level). Legends give AUROC, AP, AUPRO in
-    percent. The PRO panel spans FPR 0 to the AUPRO integration limit; at image level it says why it is
-    empty.
-    """
-    import sys
-
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:  # seaborn imports pyplot: make it headless first
-        matplotlib.use("Agg")
-    import seaborn as sns
-    from matplotlib.figure import Figure
-
-    with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(13.5, 4.4), layout="constrained")
-        roc_ax, pr_ax, pro_ax = fig.subplots(1, 3)
-    palette = dict(colors or {})
-    first = next(iter(curves.values()))
-    for ax, name in ((roc_ax, "roc"), (pr_ax, "pr"), (pro_ax, "pro")):
-        ax.set_label(name)
-    roc_ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="chance")
-    pr_ax.axhline(first.prevalence, ls="--", lw=0.8, color="0.6", label=f"chance ({first.prevalence:.3f})")
-    for label, c in curves.items():
-        color = palette.get(label)
-        roc_ax.plot(
-            *downsample(*c.roc, max_points), lw=1.4, color=color, label=f"{label} (AUROC {_pct(c.auroc)})"
-        )
-        pr_ax.plot(
-            *downsample(*c.pr, max_points),
-            lw=1.4,
-            color=color,
-            drawstyle="steps-pre",
-            label=f"{label} (AP {_pct(c.ap)})",
-        )
-        if c.pro is not None:
-            pro_ax.plot(
-                *downsample(*c.pro, max_points),
-                lw=1.4,
-                color=color,
-                label=f"{label} (AUPRO@{c.fpr_limit:g} {_pct(c.aupro)})",
-            )
-    level = "Pixel" if first.level == "pixel" else "Image"
-    roc_ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
-    roc_ax.set_title(f"{level} ROC")
-    pr_ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="recall", ylabel="precision")
-    pr_ax.set_title(f"{level} precision–recall")
-    pro_ax.set(xlim=(0, first.fpr_limit), ylim=(0, 1.01), xlabel="false positive rate (pixels)")
-    pro_ax.set(ylabel="per-region overlap")
-    pro_ax.set_title(f"PRO up to FPR {first.fpr_limit:g} (the AUPRO range)")
-    if first.level == "pixel":
-        pro_ax.legend(loc="lower right", fontsize="small")
-    else:
-        pro_ax.text(
-            0.5,
-            0.5,
-            "no ground-truth masks:\nno PRO curve",
-            ha="center",
-            va="center",
-            transform=pro_ax.transAxes,
-            color="0.4",
-        )
-    roc_ax.legend(loc="lower right", fontsize="small")
-    pr_ax.legend(loc="upper right", fontsize="small")
-    fig.suptitle(title)
-    return fig
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from zsad_bench.report.leaderboard import LOWER_IS_BETTER, Cell, headers, metric_columns, table_rows
+from zsad_bench.report.tables import MISSING, Cell, headers, higher_is_better, metric_columns, table_rows
 
-__all__ = ["render_html"]
+__all__ = ["render"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
@@ -68,8 +68,8 @@ _SCRIPT = """
 """
 
 
-def render_html(
-    table: pd.DataFrame, decimals: int = 1, *, caption: str | None = None, notes: Sequence[str] = ()
+def render(
+    table: pd.DataFrame, decimals: int = 1, caption: str | None = None, notes: Sequence[str] = ()
 ) -> str:
     """A complete HTML page holding the leaderboard ``table`` with ``caption`` and ``notes`` above it."""
     esc = html.escape
@@ -81,7 +81,7 @@ def render_html(
             kind, first = "text", "ascending"
         else:
             kind = "number"
-            first = "ascending" if metrics[position - levels] in LOWER_IS_BETTER else "descending"
+            first = "descending" if higher_is_better(metrics[position - levels]) else "ascending"
         head.append(
             f'<th scope="col" tabindex="0" data-type="{kind}" data-first="{first}" title="sort">'
             f'{esc(str(label))}<span class="arrow"></span></th>'
@@ -120,6 +120,6 @@ def render_html(
 
 def _cell(cell: Cell) -> str:
     value = "" if cell.text is None else repr(cell.value)
-    text = "–" if cell.text is None else f"<strong>{cell.text}</strong>" if cell.best else cell.text
+    text = MISSING if cell.text is None else f"<strong>{cell.text}</strong>" if cell.best else cell.text
     paper = f' <span class="paper">({html.escape(cell.paper)})</span>' if cell.paper else ""
     return f'<td class="metric" data-value="{value}">{text}{paper}</td>'
