@@ -102,6 +102,44 @@ def test_run_then_leaderboard_md_and_csv(runner, tmp_path):
             "has no option 'bogus'",
         ),
         (["run", "--model", "clip", "--dataset", "synthetic", "-o", "image_size", "--out", "x"], "KEY=VALUE"),
+        *[
+            (
+                ["run", "--model", "clip,winclip", "--dataset", "synthetic", "-o", option, "--out", "x"],
+                message,
+            )
+            for option, message in [
+                ("image_size=abc", "option image_size of model 'clip' must be an integer (>= 1), got 'abc'"),
+                ("image_size=-64", "option image_size of model 'clip' must be an integer (>= 1), got '-64'"),
+                ("temperature=0", "option temperature of model 'clip' must be a number (> 0), got '0'"),
+                (
+                    "pos_interpolation=foo",
+                    "option pos_interpolation of model 'clip' must be one of bilinear,",
+                ),
+                ("backbone=ViT-B-16", "option 'backbone' cannot be set with -o; use --backbone"),
+                ("device=cpu", "option 'device' cannot be set with -o; use --device"),
+                ("trained_on=visa", "option 'trained_on' cannot be set with -o; training records it"),
+                # clip has sigma, winclip has not: refused before clip runs
+                ("sigma=2", "model 'winclip' has no option 'sigma'"),
+            ]
+        ],
+        (
+            ["train", "anomalyclip", "--dataset", "synthetic", "-o", "sigma=-1", "--out", "x"],
+            "option sigma of model 'anomalyclip' must be a number (>= 0), got '-1'",
+        ),
+        (
+            [
+                "reproduce",
+                "anomalyclip-paper",
+                "--models",
+                "coop",
+                "-o",
+                "n_ctx=0",
+                "--out",
+                "x",
+                "--dry-run",
+            ],
+            "option n_ctx of model 'coop' must be an integer (>= 1), got '0'",
+        ),
         (
             ["run", "--model", "clip", "--dataset", "synthetic", "--protocol", "nope", "--out", "x"],
             "unknown protocol 'nope'",
@@ -184,7 +222,13 @@ def test_listings(runner):
     models = runner.invoke(main, ["models", "list"])
     assert models.exit_code == 0 and "clip-ac" in models.stdout and "(built-in)" in models.stdout
     info = runner.invoke(main, ["models", "info", "clip"])
-    assert info.exit_code == 0 and "image_size = 518" in info.stdout
+    assert info.exit_code == 0
+    rows = {line.split()[0]: line.split() for line in info.stdout.splitlines() if line.startswith("  ")}
+    assert rows["name"] == ["name", "type", "default", "allowed", "help"]
+    assert rows["image_size"][:4] == ["image_size", "int", "518", ">="]
+    assert rows["temperature"][:4] == ["temperature", "float", "0.07", ">"]
+    assert rows["pos_interpolation"][:5] == ["pos_interpolation", "str", "bilinear", "one", "of"]
+    assert "set by --backbone" in " ".join(rows["backbone"])
     datasets = runner.invoke(main, ["datasets", "list"])
     assert datasets.exit_code == 0 and "synthetic" in datasets.stdout
     assert runner.invoke(main, ["datasets", "info", "synthetic"]).exit_code == 0

@@ -29,22 +29,29 @@ RANDOM_WEIGHTS_NOTE = (
 @quiet_option
 def demo(out: Path, device: str, quiet: bool) -> None:
     """Run CLIP and CLIP-AC on the synthetic dataset with random tiny weights, then print the leaderboard."""
-    from zsad_bench.engine.runner import execute
+    from zsad_bench._factory import get_protocol
+    from zsad_bench.engine import EvalConfig
+    from zsad_bench.engine.runner import RunRequest, execute
     from zsad_bench.report import leaderboard, read_results, render
 
     info(RANDOM_WEIGHTS_NOTE, quiet)
-    paths = execute(
-        DEMO_MODELS,
-        ["synthetic"],
-        out=out,
-        backbone="test-tiny",
-        protocol_overrides={"eval_size": DEMO_SIZE},
+    evaluation = EvalConfig(
+        protocol=get_protocol("default").with_overrides(eval_size=DEMO_SIZE),
         device=device,
         batch_size=16,
-        options={"image_size": DEMO_SIZE},
+        num_workers="auto",
         ci=0.95,
+    )
+    request = RunRequest(
+        models=DEMO_MODELS,
+        datasets=["synthetic"],
+        out=out,
+        evaluation=evaluation,
+        backbone="test-tiny",
+        options={"image_size": DEMO_SIZE},
         quiet=quiet,
     )
+    paths = execute(request)
     names = {p.name for p in paths}
     results = [r for r in read_results(out) if r.filename in names]
     click.echo(render(leaderboard(results), "md"), nl=False)

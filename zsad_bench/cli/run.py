@@ -90,30 +90,31 @@ def run(
     quiet: bool,
 ) -> None:
     """Evaluate each model on each dataset; results go to OUT/<model>__<dataset>.json."""
-    from zsad_bench.engine.runner import execute
+    from zsad_bench._factory import get_protocol
+    from zsad_bench.engine import EvalConfig
+    from zsad_bench.engine.runner import RunRequest, execute
 
-    execute(
-        split_names(models),
-        split_names(datasets),
-        out=out,
-        backbone=backbone,
-        checkpoint=checkpoint,
-        protocol_name=protocol,
-        protocol_overrides={
-            "eval_size": eval_size,
-            "aupro_variant": aupro_variant,
-            "pixel_mode": pixel_mode,
-            "histogram_bins": bins,
-        },
-        device=device,
+    overrides = {"eval_size": eval_size, "aupro_variant": aupro_variant, "pixel_mode": pixel_mode}
+    evaluation = EvalConfig(
+        protocol=get_protocol(protocol).with_overrides(**overrides, histogram_bins=bins),
         batch_size=batch_size,
+        device=device,
         precision=precision,
         num_workers=num_workers,
-        seed=seed,
-        options=parse_options(options),
         ci=ci,
         ci_replicates=ci_replicates,
+        seed=seed,
+    )
+    request = RunRequest(
+        models=split_names(models),
+        datasets=split_names(datasets),
+        out=out,
+        evaluation=evaluation,
+        backbone=backbone,
+        checkpoint=checkpoint,
+        options=parse_options(options, split_names(models)),
         shots=shots,
         cache=cache,
         quiet=quiet,
     )
+    execute(request)

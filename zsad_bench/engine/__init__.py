@@ -1,5 +1,6 @@
-"""Running detectors: evaluation over datasets (training comes with the trainable methods)."""
+"""Running detectors: the evaluation loop, the records it leaves, and training (``engine.training``)."""
 
+from zsad_bench.engine.config import EvalConfig
 from zsad_bench.engine.evaluate import evaluate
 
-__all__ = ["evaluate"]
+__all__ = ["EvalConfig", "evaluate"]

@@ -12,7 +12,16 @@ import torch
 
 from zsad_bench.errors import ZsadError
 
-__all__ = ["autocast", "environment", "peak_memory_mb", "reset_peak_memory"]
+__all__ = [
+    "PRECISIONS",
+    "autocast",
+    "environment",
+    "peak_memory_mb",
+    "reset_peak_memory",
+    "resolve_precision",
+]
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 _PACKAGES = (
     "zsad-bench",
@@ -26,12 +35,16 @@ _PACKAGES = (
 )
 
 
+def resolve_precision(device: torch.device, precision: str = "auto") -> str:
+    """What ``precision`` means on ``device``: ``bf16`` (``auto`` on CUDA, or asked for) or ``fp32``."""
+    if precision not in PRECISIONS:
+        raise ZsadError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    return "bf16" if precision == "bf16" or (precision == "auto" and device.type == "cuda") else "fp32"
+
+
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA (``auto`` or ``bf16``), plain fp32 otherwise."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ZsadError(f"precision '{precision}' is not one of auto, bf16, fp32")
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
+    if resolve_precision(device, precision) == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 

@@ -43,9 +43,6 @@ class Protocol:
     averaging: str = "metrics per class, then the unweighted mean over classes"
     training: tuple[TrainingPair, ...] = field(default_factory=tuple)
 
-    def with_eval_size(self, size: int) -> Protocol:
-        return replace(self, eval_size=size)
-
     def with_overrides(self, **changes: Any) -> Protocol:
         """A copy with the given fields changed (``None`` values are ignored), validated."""
         changed = replace(self, **{k: v for k, v in changes.items() if v is not None})

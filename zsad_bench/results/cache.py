@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from zsad_bench.atomic import atomic_write
 from zsad_bench.errors import ZsadError
 
-__all__ = ["ClassPredictions", "PredictionCache", "cache_key"]
+if TYPE_CHECKING:
+    from zsad_bench.results.schema import RunResult
+
+__all__ = ["ClassPredictions", "PredictionCache", "cache_key", "open_predictions"]
 
 INDEX = "index.json"
 
@@ -97,7 +99,7 @@ class PredictionCache:
             # Another detector/data/size wrote here before: its class files must not be reused.
             for stale in self.folder.glob("*.safetensors"):
                 stale.unlink()
-        _atomic_write(index, json.dumps({"key": self.key, "meta": self.meta}, indent=2, default=str).encode())
+        atomic_write(index, json.dumps({"key": self.key, "meta": self.meta}, indent=2, default=str).encode())
 
     # -- reading ------------------------------------------------------------------------------------
     def valid(self) -> bool:
@@ -190,15 +192,26 @@ class PredictionCache:
             tensors["masks"] = torch.from_numpy(packed)
         self._write_index()
         data = save(tensors, metadata={"class_name": class_name, "sample_ids": json.dumps(ids)})
-        _atomic_write(self.folder / _file_name(class_name), data)
+        atomic_write(self.folder / _file_name(class_name), data)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def open_predictions(result: RunResult, results_folder: str | Path) -> PredictionCache:
+    """The prediction cache a result file points to, for ``zsad score`` and the figures alike.
+
+    The result's ``predictions`` record names the cache folder (relative to ``results_folder``, the
+    folder the result file was read from, unless absolute) and the key it was written under. A result
+    run with ``--no-cache``, an unreadable folder or a folder another run has since overwritten is a
+    one-line ZsadError saying to re-run, so no number is ever recomputed from someone else's predictions.
+    """
+    record = result.predictions or {}
+    if not record.get("folder"):
+        raise ZsadError(
+            f"{result.filename} has no prediction cache (it was run with --no-cache); re-run 'zsad run'"
+        )
+    folder = Path(record["folder"])
+    cache = PredictionCache.open(folder if folder.is_absolute() else Path(results_folder) / folder)
+    if cache.key != record.get("key"):
+        raise ZsadError(
+            f"the prediction cache of {result.filename} belongs to another run; re-run 'zsad run'"
+        )
+    return cache

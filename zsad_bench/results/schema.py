@@ -3,25 +3,37 @@
 Metric keys follow ``reference/published_results.csv``: ``image_auroc``, ``image_ap``, ``image_f1_max``,
 ``pixel_auroc``, ``pixel_ap``, ``pixel_f1_max``, ``pixel_aupro``. Values are fractions in [0, 1]; a
 metric that is undefined for a class is ``null`` and its reason is under ``missing``.
+
+A file is checked when it is read, against the field types declared on ``RunResult``: a missing or null
+required field, a value of the wrong type or a metric outside [0, 1] is one ``ZsadError`` line naming the
+file and the field, never a traceback further down (in a leaderboard or a plot).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field, fields
+import math
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from zsad_bench.atomic import atomic_file
 from zsad_bench.errors import ZsadError
+from zsad_bench.metrics.table import IMAGE_METRICS, METRIC_KEYS, PIXEL_METRICS
 
-__all__ = ["IMAGE_METRICS", "METRICS", "PIXEL_METRICS", "SCHEMA_VERSION", "RunResult", "read_results"]
+__all__ = [
+    "IMAGE_METRICS",
+    "METRICS",
+    "PIXEL_METRICS",
+    "SCHEMA_VERSION",
+    "RunResult",
+    "check_result",
+    "read_results",
+]
 
 SCHEMA_VERSION = 1
-IMAGE_METRICS = ("image_auroc", "image_ap", "image_f1_max")
-PIXEL_METRICS = ("pixel_auroc", "pixel_ap", "pixel_f1_max", "pixel_aupro")
-METRICS = IMAGE_METRICS + PIXEL_METRICS
+METRICS = METRIC_KEYS  # result keys of every metric, in table order
 
 
 @dataclass
@@ -70,29 +82,87 @@ class RunResult:
 
     def write(self, folder: str | Path) -> Path:
         """Write ``<folder>/<model>__<dataset>.json`` atomically (a reader never sees half a file)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / self.filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self.to_dict(), handle, indent=2, allow_nan=False)
-                handle.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        target = Path(folder) / self.filename
+        with atomic_file(target, "w") as handle:
+            json.dump(self.to_dict(), handle, indent=2, allow_nan=False)
+            handle.write("\n")
         return target
 
     @classmethod
     def read(cls, path: str | Path) -> RunResult:
+        """The result in ``path``, checked (see ``check_result``)."""
         try:
             raw = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ZsadError(f"result file {path} is not readable JSON ({exc})") from exc
         if not isinstance(raw, dict) or "model" not in raw or "per_class" not in raw:
             raise ZsadError(f"{path} is not a zsad-bench result file")
+        check_result(raw, str(path))
         return cls.from_dict(raw)
+
+
+def check_result(raw: dict[str, Any], source: str) -> None:
+    """Raise a one-line ``ZsadError`` naming ``source`` and the first bad field of ``raw``: a required
+    field missing or null, a value not of its declared type, a metric not a number in [0, 1]."""
+    hints = get_type_hints(RunResult)
+    for spec in fields(RunResult):
+        required = spec.default is MISSING and spec.default_factory is MISSING
+        if spec.name not in raw or (required and raw[spec.name] is None):
+            if required:
+                state = "missing" if spec.name not in raw else "null"
+                raise ZsadError(f"result file {source}: required field '{spec.name}' is {state}")
+            continue
+        problem = _mismatch(hints[spec.name], raw[spec.name], spec.name)
+        if problem:
+            raise ZsadError(f"result file {source}: {problem}")
+    for where, values in [
+        ("mean", raw["mean"]),
+        *((f"per_class.{c}", v) for c, v in raw["per_class"].items()),
+    ]:
+        for key, value in values.items():
+            if value is not None and not 0.0 <= value <= 1.0:  # NaN fails too
+                raise ZsadError(f"result file {source}: metric '{where}.{key}' is {value}, outside [0, 1]")
+
+
+def _mismatch(hint: Any, value: Any, where: str) -> str | None:
+    """Why ``value`` is not a ``hint`` (a JSON-shaped type: str, int, float, bool, dict[K, V], unions,
+    ``Any``), or ``None`` when it is. Nested dicts are checked down to their leaves."""
+    if hint is Any:
+        return None
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if any(_mismatch(option, value, where) is None for option in options):
+            return None
+        shapes = [option for option in options if get_origin(option) is dict]
+        if shapes and isinstance(value, dict):  # name the bad leaf inside, not the whole dict
+            return _mismatch(shapes[0], value, where)
+        return _wrong(hint, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return _wrong(hint, value, where)
+        _, item = get_args(hint)
+        for key, entry in value.items():
+            problem = _mismatch(item, entry, f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    if hint is type(None):
+        return None if value is None else _wrong(hint, value, where)
+    if hint is float:  # JSON has no int/float distinction; bool is an int to Python, not to a reader
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number and not math.isinf(value) else _wrong(hint, value, where)
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else _wrong(hint, value, where)
+    return None if isinstance(value, hint) else _wrong(hint, value, where)
+
+
+def _wrong(hint: Any, value: Any, where: str) -> str:
+    shown = json.dumps(value, default=str)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    expected = str(hint).replace("typing.", "").replace("NoneType", "null")
+    expected = expected.replace("<class '", "").replace("'>", "")
+    return f"field '{where}' is {shown} ({type(value).__name__}), expected {expected}"
 
 
 def read_results(folder: str | Path) -> list[RunResult]:

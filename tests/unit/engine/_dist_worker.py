@@ -37,9 +37,9 @@ def main(out: Path) -> None:
     keep = ~first | manifest.index.isin(manifest[first].groupby("label").head(1).index)
     small = AnomalyDataset(data.folder, manifest[keep], transform=clip.transform(), mask_size=EVAL)
     settings = {
-        "exact": (data, default.with_eval_size(EVAL), True),
+        "exact": (data, default.with_overrides(eval_size=EVAL), True),
         "histogram": (data, default.with_overrides(eval_size=EVAL, pixel_mode="histogram"), False),
-        "small": (small, default.with_eval_size(EVAL), True),
+        "small": (small, default.with_overrides(eval_size=EVAL), True),
     }
     for name, (dataset, protocol, cached) in settings.items():
         cache = PredictionCache(out / f"cache-{name}", "key") if cached else None

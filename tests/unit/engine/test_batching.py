@@ -147,7 +147,7 @@ def test_forward_chunked_without_split_raises():
 def test_evaluate_auto_survives_out_of_memory_with_identical_metrics(session_data_root):
     detector = Fragile(capacity=3)
     data = load_dataset("synthetic", transform=detector.transform(), mask_size=EVAL, root=session_data_root)
-    protocol = default.with_eval_size(EVAL)
+    protocol = default.with_overrides(eval_size=EVAL)
     auto = evaluate(detector, data, protocol, batch_size="auto", num_workers="auto", progress=False)
     assert auto.timings["batch_size"] == CPU_BATCH_SIZE and auto.timings["batch_size_requested"] == "auto"
     assert auto.timings["num_workers"] == 0
@@ -176,7 +176,14 @@ def test_a_bad_batch_size_fails_before_anything_is_written(tmp_path, session_dat
     data = load_dataset("synthetic", transform=detector.transform(), mask_size=EVAL, root=session_data_root)
     cache = PredictionCache(tmp_path / "cache", "key")
     with pytest.raises(ZsadError, match="batch size"):
-        evaluate(detector, data, default.with_eval_size(EVAL), batch_size="zero", cache=cache, progress=False)
+        evaluate(
+            detector,
+            data,
+            default.with_overrides(eval_size=EVAL),
+            batch_size="zero",
+            cache=cache,
+            progress=False,
+        )
     assert not (tmp_path / "cache").exists()
 
 

@@ -6,7 +6,7 @@ from zsad_bench.baselines.clip import CLIP
 
 from zsad_bench import load_dataset
 from zsad_bench.engine import evaluate
-from zsad_bench.engine.evaluate import score_cached
+from zsad_bench.engine.scoring import score_cached
 from zsad_bench.errors import ZsadError
 from zsad_bench.protocols import default
 from zsad_bench.results.cache import PredictionCache, cache_key
@@ -48,24 +48,24 @@ def test_round_trip_is_lossless(tmp_path):
 
 
 def test_resume_scores_cached_classes_without_running_the_model(model, dataset, tmp_path):
-    protocol = default.with_eval_size(EVAL)
+    protocol = default.with_overrides(eval_size=EVAL)
     key = cache_key(model.config(), "manifest", EVAL)
     cache = PredictionCache(tmp_path / "preds", key)
     CountingCLIP.seen = 0
-    first = evaluate(model, dataset, protocol, dataset_id="synthetic", cache=cache, progress=False)
+    first = evaluate(model, dataset, protocol, cache=cache, progress=False)
     assert CountingCLIP.seen == len(dataset)
     # Simulate an interruption: the last class's file never got written.
     last = dataset.classes[-1]
     (tmp_path / "preds" / f"{last}.safetensors").unlink()
     CountingCLIP.seen = 0
-    second = evaluate(model, dataset, protocol, dataset_id="synthetic", cache=cache, progress=False)
+    second = evaluate(model, dataset, protocol, cache=cache, progress=False)
     assert CountingCLIP.seen == len(dataset.class_indices[last])
     assert second.per_class == first.per_class
     assert second.timings["classes_from_cache"] == dataset.classes[:-1]
 
 
 def test_a_different_key_never_reuses_files(model, dataset, tmp_path):
-    protocol = default.with_eval_size(EVAL)
+    protocol = default.with_overrides(eval_size=EVAL)
     evaluate(model, dataset, protocol, cache=PredictionCache(tmp_path / "p", "key-a"), progress=False)
     other = PredictionCache(tmp_path / "p", "key-b")
     assert not any(other.has(c) for c in dataset.classes)
@@ -76,9 +76,9 @@ def test_a_different_key_never_reuses_files(model, dataset, tmp_path):
 
 
 def test_score_cached_reproduces_and_changes_variant(model, dataset, tmp_path):
-    protocol = default.with_eval_size(EVAL)
+    protocol = default.with_overrides(eval_size=EVAL)
     cache = PredictionCache(tmp_path / "s", "key")
-    result = evaluate(model, dataset, protocol, dataset_id="synthetic", cache=cache, progress=False)
+    result = evaluate(model, dataset, protocol, cache=cache, progress=False)
     same = score_cached(result, cache, protocol)
     assert same.per_class == result.per_class and same.mean == result.mean
     cflow = score_cached(result, cache, protocol.with_overrides(aupro_variant="anomalyclip-200"), ci=0.9)
@@ -88,12 +88,12 @@ def test_score_cached_reproduces_and_changes_variant(model, dataset, tmp_path):
     assert cflow.confidence_intervals["level"] == 0.9
     assert set(cflow.confidence_intervals["mean"]) == {"image_auroc", "image_ap", "image_f1_max"}
     with pytest.raises(ZsadError, match="needs a new 'zsad run'"):
-        score_cached(result, cache, protocol.with_eval_size(64))
+        score_cached(result, cache, protocol.with_overrides(eval_size=64))
 
 
 def test_histogram_mode_reports_bounds_and_leaves_ap_missing(model, dataset):
     protocol = default.with_overrides(eval_size=EVAL, pixel_mode="histogram", histogram_bins=4096)
-    exact = evaluate(model, dataset, default.with_eval_size(EVAL), progress=False)
+    exact = evaluate(model, dataset, default.with_overrides(eval_size=EVAL), progress=False)
     approx = evaluate(model, dataset, protocol, progress=False)
     for name in dataset.classes:
         for key in ("pixel_auroc", "pixel_aupro"):

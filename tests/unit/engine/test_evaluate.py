@@ -40,8 +40,8 @@ def _direct(clip, dataset, class_name):
 
 @pytest.mark.parametrize("batch_size", [3, 16])
 def test_per_class_metrics_equal_direct_computation(clip, dataset, batch_size):
-    protocol = default.with_eval_size(EVAL)
-    result = evaluate(clip, dataset, protocol, dataset_id="synthetic", batch_size=batch_size, progress=False)
+    protocol = default.with_overrides(eval_size=EVAL)
+    result = evaluate(clip, dataset, protocol, batch_size=batch_size, progress=False)
     assert set(result.per_class) == set(dataset.classes)
     for name in dataset.classes:
         image, pixel = _direct(clip, dataset, name)
@@ -55,7 +55,7 @@ def test_per_class_metrics_equal_direct_computation(clip, dataset, batch_size):
 
 
 def test_result_records_provenance(clip, dataset):
-    result = evaluate(clip, dataset, default.with_eval_size(EVAL), dataset_id="synthetic", progress=False)
+    result = evaluate(clip, dataset, default.with_overrides(eval_size=EVAL), progress=False)
     assert result.model == "clip" and result.dataset == "synthetic"
     assert result.random_weights is True
     assert result.protocol["eval_size"] == EVAL
@@ -78,7 +78,7 @@ def test_classification_only_dataset_reports_pixel_metrics_missing(clip, dataset
     manifest["mask_path"] = None
     no_masks = AnomalyDataset(dataset.folder, manifest, transform=clip.transform(), mask_size=EVAL)
     assert not no_masks.has_masks
-    result = evaluate(clip, no_masks, default.with_eval_size(EVAL), dataset_id="synthetic", progress=False)
+    result = evaluate(clip, no_masks, default.with_overrides(eval_size=EVAL), progress=False)
     for name in no_masks.classes:
         assert result.per_class[name]["pixel_auroc"] is None
         assert "mask" in result.missing[name]["pixel_auroc"]
@@ -87,7 +87,7 @@ def test_classification_only_dataset_reports_pixel_metrics_missing(clip, dataset
 
 
 def test_dataset_id_is_loaded_at_the_protocol_size(clip):
-    result = evaluate(clip, "synthetic", default.with_eval_size(32), progress=False)
+    result = evaluate(clip, "synthetic", default.with_overrides(eval_size=32), progress=False)
     assert result.dataset == "synthetic" and result.protocol["eval_size"] == 32
 
 
@@ -100,7 +100,7 @@ def test_mask_size_mismatch_is_a_clear_error(clip, dataset):
 
 def test_loader_workers_label_regions_with_identical_metrics(clip, dataset):
     # num_workers=2: the collate function (region labelling) runs in worker processes
-    protocol = default.with_eval_size(EVAL)
+    protocol = default.with_overrides(eval_size=EVAL)
     inline = evaluate(clip, dataset, protocol, batch_size=5, num_workers=0, progress=False)
     workers = evaluate(clip, dataset, protocol, batch_size=5, num_workers=2, progress=False)
     assert workers.timings["num_workers"] == 2
@@ -110,7 +110,7 @@ def test_loader_workers_label_regions_with_identical_metrics(clip, dataset):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_evaluation_matches_cpu(clip, dataset):
-    protocol = default.with_eval_size(EVAL)
+    protocol = default.with_overrides(eval_size=EVAL)
     cpu = evaluate(clip, dataset, protocol, device="cpu", progress=False)
     try:
         on_gpu = {"device": "cuda", "progress": False}
