@@ -1,5 +1,7 @@
-"""The methods AnomalyCLIP is compared with, each a plugin registered through entry points.
+"""The methods AnomalyCLIP is compared with, each a plugin module registered through entry points.
 
-They live outside ``zsad_bench`` on purpose: they reach the harness exactly the way a third-party
-detector does (``[project.entry-points."zsad_bench.models"]`` in ``pyproject.toml``).
+The folder sits at the top of the repository and installs as ``zsad_bench.baselines`` (setup.py): the
+methods reach the harness exactly the way a third-party detector does
+(``[project.entry-points."zsad_bench.models"]`` in ``pyproject.toml``), importing only the Detector
+contract and the shared primitives (``zsad_bench.ops``, backbones, data transforms), never each other.
 """

@@ -27,25 +27,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from zsad_bench.baselines.clip import PrototypeCache
 
-from zsad_bench.api import Detector, Prediction, TrainConfig
+from zsad_bench.api import Detector, Prediction, Trainable, TrainConfig
 from zsad_bench.backbones import load_backbone
-from zsad_bench.data.transforms import open_image, squash_transform
+from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
+from zsad_bench.data.transforms import squash_transform
 from zsad_bench.errors import ZsadError
+from zsad_bench.ops.augment import MosaicDataset
 from zsad_bench.ops.losses import dice_loss, focal_loss
 from zsad_bench.ops.maps import upsample
 from zsad_bench.ops.official import read_official_state
+from zsad_bench.ops.prompts import PrototypeCache, ensemble_prototypes, fill_prompts, full_precision
+from zsad_bench.options import DetectorOptions, option
 
-__all__ = ["ANOMALOUS_STATES", "NORMAL_STATES", "TEMPLATES", "AprilGAN", "MosaicDataset"]
+__all__ = ["ANOMALOUS_STATES", "NORMAL_STATES", "TEMPLATES", "AprilGAN", "AprilGANOptions"]
 
 # prompt_ensemble.py L8-33 (reference/baselines.md §3.4; prompts.json V_N, V_A, V_T).
 NORMAL_STATES = (
@@ -71,7 +75,24 @@ TEMPLATES = (
 EPOCHS = {"mvtec-ad": 3, "visa": 15}  # train.sh: 3 epochs on MVTec AD, 15 on VisA (§3.5, §3.10)
 
 
-class AprilGAN(PrototypeCache, Detector):
+@dataclass(frozen=True)
+class AprilGANOptions(DetectorOptions):
+    """APRIL-GAN's options; the defaults are the official repository's."""
+
+    backbone: str = option("ViT-L-14-336:openai", "CLIP backbone MODEL[:PRETRAINED] (GELU quirk, §3.1)")
+    image_size: int = option(518, "square input side in pixels (a multiple of the patch size)", min=1)
+    layers: tuple[int, ...] = option((6, 12, 18, 24), "1-based layers with a trained head each", min=1)
+    pos_interpolation: str = option(
+        "bicubic", "positional-embedding resize mode", choices=INTERPOLATION_MODES
+    )
+    pos_antialias: bool = option(True, "antialias the positional-embedding resize (bilinear/bicubic)")
+    logit_scale: float = option(100.0, "multiplier of the cosine similarities before the softmax", above=0)
+    folder_names: bool = option(True, "put folder names (metal_nut) into prompts, as the official code")
+    mosaic_prob: float = option(0.2, "probability of a 2x2 mosaic per MVTec AD training image", min=0, max=1)
+    trained_on: str | None = option(None, "auxiliary dataset the heads were trained on")
+
+
+class AprilGAN(Detector, Trainable):
     """APRIL-GAN: per-layer linear heads mapping frozen CLIP patch tokens into the text space."""
 
     name: ClassVar[str] = "april-gan"
@@ -79,45 +100,30 @@ class AprilGAN(PrototypeCache, Detector):
     few_shot: ClassVar[bool] = True
     # A sum of 4 probabilities (zero-shot); few-shot maps add up to 2 per layer on top.
     map_range: ClassVar[tuple[float, float]] = (0.0, 4.0)
+    Options: ClassVar[type[AprilGANOptions]] = AprilGANOptions
+    options: AprilGANOptions
 
-    def __init__(
-        self,
-        backbone: str = "ViT-L-14-336:openai",
-        image_size: int = 518,
-        layers: Sequence[int] = (6, 12, 18, 24),
-        pos_interpolation: str = "bicubic",
-        pos_antialias: bool = True,
-        logit_scale: float = 100.0,
-        folder_names: bool = True,
-        mosaic_prob: float = 0.2,
-        trained_on: str | None = None,
-    ) -> None:
-        super().__init__()
-        layers = [int(layer) for layer in ([layers] if isinstance(layers, int) else layers)]
-        self._options = {
-            "backbone": backbone,
-            "image_size": image_size,
-            "layers": layers,
-            "pos_interpolation": pos_interpolation,
-            "pos_antialias": pos_antialias,
-            "logit_scale": logit_scale,
-            "folder_names": folder_names,
-            "mosaic_prob": mosaic_prob,
-            "trained_on": trained_on,
-        }
-        self.backbone = load_backbone(backbone)
+    def __init__(self, options: AprilGANOptions | None = None, **overrides: Any) -> None:
+        super().__init__(options, **overrides)
+        o = self.options
+        if o.pos_antialias and o.pos_interpolation not in ("bilinear", "bicubic"):
+            raise ZsadError(
+                f"option pos_antialias of model 'april-gan' needs pos_interpolation bilinear or bicubic, "
+                f"not {o.pos_interpolation}; add -o pos_antialias=false"
+            )
+        self.backbone = load_backbone(o.backbone)
         # open_clip's resize_pos_embed: bicubic, antialias=True, align_corners=False (§3.1).
-        self.backbone.set_image_size(image_size, mode=pos_interpolation, antialias=pos_antialias)
-        self.input_size = image_size
-        self.layers = layers
-        self.logit_scale = logit_scale
-        self.folder_names = folder_names
-        self.mosaic_prob = mosaic_prob
-        self.trained_on = trained_on
+        self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation, antialias=o.pos_antialias)
+        self.input_size = o.image_size
+        self.layers = list(o.layers)
+        self.logit_scale = o.logit_scale
+        self.folder_names = o.folder_names
+        self.mosaic_prob = o.mosaic_prob
+        self.trained_on = o.trained_on
         self.heads = nn.ModuleList(
-            nn.Linear(self.backbone.width, self.backbone.embed_dim, bias=True) for _ in layers
+            nn.Linear(self.backbone.width, self.backbone.embed_dim, bias=True) for _ in self.layers
         )
-        self._text_cache: dict[str, torch.Tensor] = {}
+        self.prototype_cache = PrototypeCache()
         self._memory: dict[str, list[torch.Tensor]] = {}  # class name -> per layer (K*N, W), normalised
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
@@ -132,9 +138,16 @@ class AprilGAN(PrototypeCache, Detector):
     def prompts(self, class_name: str) -> tuple[list[str], list[str]]:
         """The 245 normal and 175 anomalous prompts of one class name (state-major, as the official loop)."""
         name = class_name.replace(" ", "_") if self.folder_names else class_name
-        normal = [t.format(s.format(name)) for s in NORMAL_STATES for t in TEMPLATES]
-        anomalous = [t.format(s.format(name)) for s in ANOMALOUS_STATES for t in TEMPLATES]
-        return normal, anomalous
+        return fill_prompts(NORMAL_STATES, TEMPLATES, name), fill_prompts(ANOMALOUS_STATES, TEMPLATES, name)
+
+    @torch.no_grad()
+    def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
+        """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, one row per image, cached per class."""
+        return self.prototype_cache.lookup(class_names, self.class_prototypes, self.backbone.device)
+
+    def class_prototypes(self, class_name: str) -> torch.Tensor:
+        """``(2, D)``: mean of the normalised prompt embeddings, renormalised (``prompt_ensemble.py``)."""
+        return ensemble_prototypes(self.backbone, self.prompts(class_name))
 
     # -- image --------------------------------------------------------------------------------------
     def frozen_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -143,10 +156,10 @@ class AprilGAN(PrototypeCache, Detector):
             out = self.backbone.encode_image(images, self.layers)
             return {f"tokens.{layer}": out.layers[layer][:, 1:] for layer in self.layers}
 
-    def _float32(self) -> torch.autocast:
+    def _float32(self) -> AbstractContextManager[object]:
         # Heads, cosines and x100 logits in float32 whatever autocast the harness runs the tower under:
         # bf16 cosines would move the logits by ~0.4 (the official ran fp16; the heads are cheap).
-        return torch.autocast(device_type=self.backbone.device.type, enabled=False)
+        return full_precision(self.backbone.device)
 
     def _probabilities(self, features: dict[str, torch.Tensor], text: torch.Tensor) -> list[torch.Tensor]:
         """Per layer ``(B, 2, S, S)``: upsample the logits (align_corners=True), *then* softmax (§3.5)."""
@@ -219,19 +232,17 @@ class AprilGAN(PrototypeCache, Detector):
         return self.heads.parameters()
 
     def loss(
-        self, features: dict[str, torch.Tensor], masks: torch.Tensor, labels: torch.Tensor
+        self,
+        features: dict[str, torch.Tensor],
+        masks: torch.Tensor,
+        labels: torch.Tensor,
+        class_names: Sequence[str],
     ) -> torch.Tensor:
         """Sum over layers of focal(probabilities, gt) + dice(anomalous channel, gt); labels unused (§3.5).
 
-        ``features["class_index"]`` indexes ``training_prompt_names`` (set by ``zsad_bench.engine.training``):
-        each image is scored against its own class's prompts, since batches mix classes.
+        Each image is scored against its own class's prompts (``class_names``), since batches mix classes.
         """
-        names = getattr(self, "training_prompt_names", None)
-        if names is None or "class_index" not in features:
-            raise ZsadError(
-                "APRIL-GAN's loss needs each image's class; train it with zsad_bench.engine.training.fit"
-            )
-        text = self.text_prototypes([names[i] for i in features["class_index"].tolist()])
+        text = self.text_prototypes(class_names)
         probabilities = self._probabilities(features, text)
         return sum(focal_loss(p, masks) + dice_loss(p[:, 1], masks) for p in probabilities)
 
@@ -261,90 +272,3 @@ class AprilGAN(PrototypeCache, Detector):
         heads = {f"heads.{k.removeprefix('fc.')}" if k.startswith("fc.") else k: v for k, v in state.items()}
         detector.load_trainable_state_dict(heads, source=str(path))
         return detector
-
-
-class MosaicDataset(torch.utils.data.Dataset):
-    """APRIL-GAN's MVTec augmentation (``dataset.py`` L98-144, §3.5) over an ``AnomalyDataset``.
-
-    With probability ``prob`` an item is replaced by a 2x2 mosaic of 4 images of its class, each drawn
-    from a random defect type (``good`` included), then a random image of it. As the official code, the 4
-    images are pasted at their size (resized to the first one's if they differ) and the mosaic goes through
-    the dataset's transform as one image (so 518 x 518 in the end); masks are pasted the same way and
-    resized as ``load_mask`` does. ``label`` is 1 if any quarter is anomalous (the official code kept the
-    replaced item's label; the loss does not use it). ``mosaic_of`` holds the 4 source indices (-1s when
-    the item is not a mosaic).
-
-    Draws use torch's global RNG, which ``fit`` seeds with ``config.seed`` and DataLoader workers derive
-    their seeds from (the official used Python's ``random``): runs are reproducible, and every epoch
-    draws new mosaics. ``augmented = True`` turns the feature cache off.
-    """
-
-    augmented = True
-
-    def __init__(self, dataset: Any, prob: float) -> None:
-        self.dataset = dataset
-        self.prob = float(prob)
-        manifest = dataset.manifest  # row i is item i
-        self._by_defect: dict[str, dict[str, list[int]]] = {}
-        for i, (c, d) in enumerate(zip(manifest.class_name, manifest.defect_type, strict=True)):
-            self._by_defect.setdefault(c, {}).setdefault(d, []).append(i)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    @property
-    def classes(self) -> list[str]:
-        return self.dataset.classes
-
-    @property
-    def manifest(self) -> Any:
-        return self.dataset.manifest
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if float(torch.rand(())) >= self.prob:
-            return {**self.dataset[index], "mosaic_of": torch.full((4,), -1, dtype=torch.long)}
-        row = self.dataset.manifest.iloc[index]
-        defects = self._by_defect[row.class_name]
-        kinds = sorted(defects)
-        sources = []
-        for _ in range(4):
-            kind = defects[kinds[int(torch.randint(len(kinds), ()))]]
-            sources.append(kind[int(torch.randint(len(kind), ()))])
-        image, mask, label = self.mosaic(sources)
-        return {
-            "image": image,
-            "mask": mask,
-            "label": label,
-            "class_name": row.class_name,
-            "prompt_name": row.prompt_name,
-            "sample_id": f"mosaic:{row.sample_id}",
-            "has_mask": True,
-            "mosaic_of": torch.tensor(sources),
-        }
-
-    def mosaic(self, sources: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Transformed image ``(3, S, S)``, bool mask ``(M, M)`` and label of the mosaic of ``sources``."""
-        folder, rows = self.dataset.folder, self.dataset.manifest
-        images, masks = [], []
-        for i in sources:
-            image = open_image(folder / rows.image_path[i]).convert("RGB")
-            mask_path = rows.mask_path[i]
-            if isinstance(mask_path, str) and mask_path:
-                grey = np.asarray(open_image(folder / mask_path).convert("L"))
-                mask = Image.fromarray(np.where(grey > 0, 255, 0).astype(np.uint8))
-            else:
-                mask = Image.new("L", image.size, 0)
-            images.append(image)
-            masks.append(mask)
-        w, h = images[0].size
-        canvas, canvas_mask = Image.new("RGB", (2 * w, 2 * h)), Image.new("L", (2 * w, 2 * h))
-        for q, (image, mask) in enumerate(zip(images, masks, strict=True)):
-            corner = ((q % 2) * w, (q // 2) * h)
-            canvas.paste(
-                image.resize((w, h), Image.Resampling.BICUBIC) if image.size != (w, h) else image, corner
-            )
-            canvas_mask.paste(mask.resize((w, h), Image.Resampling.NEAREST), corner)
-        size = self.dataset.mask_size
-        resized = np.asarray(canvas_mask.resize((size, size), Image.Resampling.BILINEAR))
-        label = int(any(int(rows.label[i]) == 1 for i in sources))
-        return self.dataset.transform(canvas), torch.from_numpy(resized > 127), label

@@ -21,52 +21,38 @@ prototype of a state is the mean of the L2-normalised prompt embeddings, re-norm
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from zsad_bench.api import Detector, Prediction
-from zsad_bench.backbones import ClipBackbone, load_backbone
+from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
+from zsad_bench.ops.prompts import PrototypeCache, Template, ensemble_prototypes, fill_prompts
+from zsad_bench.options import DetectorOptions, option
 
-__all__ = ["CLIP", "CLIPAC", "PromptedCLIP", "PrototypeCache", "ensemble_prototypes"]
-
-Template = str | Callable[[str], str]
-
-
-def ensemble_prototypes(backbone: ClipBackbone, normal: list[str], anomalous: list[str]) -> torch.Tensor:
-    """``(2, D)`` [normal, anomalous]: the mean of the L2-normalised prompt embeddings, re-normalised
-    (open_clip's ``build_zero_shot_classifier``; APRIL-GAN's ``prompt_ensemble.py``), in float32 whatever
-    autocast the caller runs under."""
-    with torch.autocast(device_type=backbone.device.type, enabled=False):
-        embeddings = F.normalize(backbone.encode_text(normal + anomalous), dim=-1)
-    groups = (embeddings[: len(normal)], embeddings[len(normal) :])
-    return torch.stack([F.normalize(g.mean(0), dim=-1) for g in groups])
+__all__ = ["CLIP", "CLIPAC", "CLIPOptions", "PromptedCLIP"]
 
 
-class PrototypeCache:
-    """Mixin for detectors with ``backbone`` and ``prompts(class_name)``: text prototypes are encoded once
-    per class name and cached (the harness never sees prompts)."""
+@dataclass(frozen=True)
+class CLIPOptions(DetectorOptions):
+    """CLIP's and CLIP-AC's options (AnomalyCLIP's protocol for its CLIP baselines)."""
 
-    backbone: ClipBackbone
-
-    def prompts(self, class_name: str) -> tuple[list[str], list[str]]:
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
-        """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, one row per image."""
-        cache: dict[str, torch.Tensor] = self.__dict__.setdefault("_text_cache", {})
-        for name in dict.fromkeys(class_names):
-            if name not in cache:
-                cache[name] = ensemble_prototypes(self.backbone, *self.prompts(name)).cpu()
-        return torch.stack([cache[n] for n in class_names]).to(self.backbone.device)
+    backbone: str = option("ViT-L-14-336-quickgelu:openai", "CLIP backbone MODEL[:PRETRAINED]")
+    image_size: int = option(518, "square input side in pixels (a multiple of the patch size)", min=1)
+    sigma: float = option(4.0, "Gaussian smoothing of the map in pixels (0: none)", min=0)
+    temperature: float = option(0.07, "softmax temperature of the cosine similarities", above=0)
+    pos_interpolation: str = option(
+        "bilinear", "positional-embedding resize mode", choices=INTERPOLATION_MODES
+    )
 
 
-class PromptedCLIP(PrototypeCache, Detector):
+class PromptedCLIP(Detector):
     """A frozen CLIP scored against one normal and one anomalous text prototype per class name.
 
     Subclasses choose the prompts: ``states`` (a normal and an anomalous pattern with ``{}`` for the
@@ -76,42 +62,36 @@ class PromptedCLIP(PrototypeCache, Detector):
     states: ClassVar[tuple[str, str]]
     templates: ClassVar[tuple[Template, ...]] = ("{}",)
     trainable: ClassVar[bool] = False
+    Options: ClassVar[type[CLIPOptions]] = CLIPOptions
+    options: CLIPOptions
 
-    def __init__(
-        self,
-        backbone: str = "ViT-L-14-336-quickgelu:openai",
-        image_size: int = 518,
-        sigma: float = 4.0,
-        temperature: float = 0.07,
-        pos_interpolation: str = "bilinear",
-    ) -> None:
-        super().__init__()
-        self._options = {
-            "backbone": backbone,
-            "image_size": image_size,
-            "sigma": sigma,
-            "temperature": temperature,
-            "pos_interpolation": pos_interpolation,
-        }
-        self.backbone = load_backbone(backbone)
+    def __init__(self, options: CLIPOptions | None = None, **overrides: Any) -> None:
+        super().__init__(options, **overrides)
+        o = self.options
+        self.backbone = load_backbone(o.backbone)
         # The AnomalyCLIP protocol resizes positional embeddings bilinearly, without antialias.
-        self.backbone.set_image_size(image_size, mode=pos_interpolation)
-        self.input_size = image_size
-        self.sigma = sigma
-        self.temperature = temperature
-        self._text_cache: dict[str, torch.Tensor] = {}
+        self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
+        self.input_size = o.image_size
+        self.sigma = o.sigma
+        self.temperature = o.temperature
+        self.prototype_cache = PrototypeCache()
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         return squash_transform(self.input_size)
 
     def prompts(self, class_name: str) -> tuple[list[str], list[str]]:
         """The normal and the anomalous prompts for one class name."""
+        normal, anomalous = (fill_prompts([state], self.templates, class_name) for state in self.states)
+        return normal, anomalous
 
-        def fill(template: Template, state: str) -> str:
-            return template.format(state) if isinstance(template, str) else template(state)
+    @torch.no_grad()
+    def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
+        """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, one row per image, cached per class."""
+        return self.prototype_cache.lookup(class_names, self.class_prototypes, self.backbone.device)
 
-        normal, anomalous = (s.format(class_name) for s in self.states)
-        return [fill(t, normal) for t in self.templates], [fill(t, anomalous) for t in self.templates]
+    def class_prototypes(self, class_name: str) -> torch.Tensor:
+        """``(2, D)``: each state's prompts ensembled (mean of normalised embeddings, renormalised)."""
+        return ensemble_prototypes(self.backbone, self.prompts(class_name))
 
     def forward(self, images: torch.Tensor, class_names: Sequence[str]) -> Prediction:
         text = self.text_prototypes(class_names)

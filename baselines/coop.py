@@ -31,74 +31,70 @@ The learned context is the only trainable tensor (checkpoint key ``ctx``, shape 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from zsad_bench.api import Detector, Prediction
+from zsad_bench.api import Detector, Prediction, Trainable
 from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
 from zsad_bench.data.transforms import squash_transform
-from zsad_bench.errors import ZsadError
+from zsad_bench.ops.learned_prompts import context_prompts, encode_embedded_prompts, frozen_parts
 from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
+from zsad_bench.ops.prompts import full_precision, per_image
+from zsad_bench.options import DetectorOptions, option
 
-__all__ = ["STATES", "CoOp"]
+__all__ = ["STATES", "CoOp", "CoOpOptions"]
 
 STATES = ("normal {}.", "anomalous {}.")  # [normal, anomalous], after the learned context
-PLACEHOLDER = "X"  # CoOp's "X X ... X" prompt prefix; its token embeddings are replaced by the context
 
 
-class CoOp(Detector):
+@dataclass(frozen=True)
+class CoOpOptions(DetectorOptions):
+    """CoOp's options (module docstring: which are CoOp's and which are ours)."""
+
+    backbone: str = option("ViT-L-14-336-quickgelu:openai", "CLIP backbone MODEL[:PRETRAINED]")
+    image_size: int = option(518, "square input side in pixels (a multiple of the patch size)", min=1)
+    n_ctx: int = option(16, "learned context tokens shared by both prompts", min=1)
+    temperature: float = option(0.07, "softmax temperature of the cosine similarities", above=0)
+    sigma: float = option(4.0, "Gaussian smoothing of the map in pixels (0: none)", min=0)
+    local_loss: bool = option(False, "add AnomalyCLIP's map losses to the image-level cross-entropy")
+    lam: float = option(4.0, "weight of the map losses (with local_loss)", min=0)
+    pos_interpolation: str = option(
+        "bilinear", "positional-embedding resize mode", choices=INTERPOLATION_MODES
+    )
+    trained_on: str | None = option(None, "auxiliary dataset the context was learned on")
+
+
+class CoOp(Detector, Trainable):
     """CoOp: one learned 16-token context shared by "normal <cls>." and "anomalous <cls>." prompts."""
 
     name: ClassVar[str] = "coop"
     trainable: ClassVar[bool] = True
+    Options: ClassVar[type[CoOpOptions]] = CoOpOptions
+    options: CoOpOptions
 
-    def __init__(
-        self,
-        backbone: str = "ViT-L-14-336-quickgelu:openai",
-        image_size: int = 518,
-        n_ctx: int = 16,
-        temperature: float = 0.07,
-        sigma: float = 4.0,
-        local_loss: bool = False,
-        lam: float = 4.0,
-        pos_interpolation: str = "bilinear",
-        trained_on: str | None = None,
-    ) -> None:
-        super().__init__()
-        if n_ctx < 1:
-            raise ValueError(f"n_ctx must be at least 1, got {n_ctx}")
-        self._options = {
-            "backbone": backbone,
-            "image_size": image_size,
-            "n_ctx": n_ctx,
-            "temperature": temperature,
-            "sigma": sigma,
-            "local_loss": local_loss,
-            "lam": lam,
-            "pos_interpolation": pos_interpolation,
-            "trained_on": trained_on,
-        }
-        self.backbone = load_backbone(backbone)
+    def __init__(self, options: CoOpOptions | None = None, **overrides: Any) -> None:
+        super().__init__(options, **overrides)
+        o = self.options
+        self.backbone = load_backbone(o.backbone)
         # The AnomalyCLIP protocol resizes positional embeddings bilinearly, without antialias.
-        self.backbone.set_image_size(image_size, mode=pos_interpolation)
-        self.input_size = image_size
-        self.n_ctx = n_ctx
-        self.temperature, self.sigma, self.lam = temperature, sigma, lam
-        self.local_loss = local_loss
-        self.trained_on = trained_on
+        self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
+        self.input_size = o.image_size
+        self.n_ctx = o.n_ctx
+        self.temperature, self.sigma, self.lam = o.temperature, o.sigma, o.lam
+        self.local_loss = o.local_loss
+        self.trained_on = o.trained_on
         width = self.backbone.token_embedding.embedding_dim
         # CoOp's random initialisation (trainers/coop.py L84-91), no initialisation from words
-        self.ctx = nn.Parameter(torch.empty(n_ctx, width).normal_(std=0.02))
+        self.ctx = nn.Parameter(torch.empty(o.n_ctx, width).normal_(std=0.02))
         # class name -> (token ids (2, T), SOS embedding (2, 1, W), embeddings after the context)
         self._fixed: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        # set by the training loop (zsad_bench.engine.training.fit): features["class_index"] indexes these
-        self.training_classes: list[str] = []
-        self.training_prompt_names: list[str] = []
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         return squash_transform(self.input_size)
@@ -106,18 +102,13 @@ class CoOp(Detector):
     # -- text: the prompt learner -------------------------------------------------------------------
     def prompts(self, class_name: str) -> list[str]:
         """The two prompt strings before tokenising; the ``X`` placeholders become the learned context."""
-        prefix = " ".join([PLACEHOLDER] * self.n_ctx)
-        return [f"{prefix} {state.format(class_name)}" for state in STATES]
+        return context_prompts(self.n_ctx, [state.format(class_name) for state in STATES])
 
     def fixed_parts(self, class_name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Token ids ``(2, T)`` and the frozen embeddings around the context, computed once per class."""
         parts = self._fixed.get(class_name)
-        device = self.ctx.device
-        if parts is None or parts[0].device != device:
-            token_ids = self.backbone.tokenize(self.prompts(class_name)).to(device)
-            with torch.no_grad():
-                embedded = self.backbone.token_embedding(token_ids).float()
-            parts = (token_ids, embedded[:, :1], embedded[:, 1 + self.n_ctx :])
+        if parts is None or parts[0].device != self.ctx.device:
+            parts = frozen_parts(self.backbone, self.prompts(class_name), self.n_ctx)
             self._fixed[class_name] = parts
         return parts
 
@@ -133,22 +124,22 @@ class CoOp(Detector):
         The prompts run through open_clip's text tower block by block (no deep tokens), then ``ln_final``,
         the end-of-text token and the text projection -- CLIP's ``encode_text`` on embedded inputs.
         """
-        backbone = self.backbone
         embeddings = torch.cat([self.prompt_embeddings(n) for n in class_names])
         token_ids = torch.cat([self.fixed_parts(n)[0] for n in class_names])
-        x = backbone.text_input(embeddings)
-        for layer in range(1, backbone.num_text_layers + 1):
-            x = backbone.run_text_block(layer, x)
-        return backbone.text_head(x, token_ids).reshape(len(class_names), 2, -1)
+        return encode_embedded_prompts(self.backbone, embeddings, token_ids).reshape(len(class_names), 2, -1)
 
     def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
-        """``(B, 2, D)`` L2-normalised prototypes, one pair per image (differentiable in the context)."""
-        distinct = list(dict.fromkeys(class_names))
-        # float32 whatever autocast the caller runs under, as the other CLIP methods
-        with torch.autocast(device_type=self.backbone.device.type, enabled=False):
-            text = F.normalize(self.encode_prompts(distinct).float(), dim=-1)
-        where = torch.tensor([distinct.index(n) for n in class_names], device=text.device)
-        return text[where]
+        """``(B, 2, D)`` L2-normalised prototypes, one pair per image (differentiable in the context).
+
+        One learned prompt per state, so there is no ensemble to average and nothing to cache (the context
+        changes every step): the distinct class names go through the text tower together, in float32.
+        """
+
+        def encode(distinct: list[str]) -> torch.Tensor:
+            with full_precision(self.backbone.device):
+                return F.normalize(self.encode_prompts(distinct).float(), dim=-1)
+
+        return per_image(class_names, encode)
 
     # -- image: plain CLIP -------------------------------------------------------------------------
     def image_features(self, images: torch.Tensor, patches: bool = True) -> dict[str, torch.Tensor]:
@@ -189,20 +180,17 @@ class CoOp(Detector):
         return [self.ctx]
 
     def loss(
-        self, features: dict[str, torch.Tensor], masks: torch.Tensor, labels: torch.Tensor
+        self,
+        features: dict[str, torch.Tensor],
+        masks: torch.Tensor,
+        labels: torch.Tensor,
+        class_names: Sequence[str],
     ) -> torch.Tensor:
         """CE(image logits / 0.07, labels); with ``local_loss`` plus lam x (focal + dice + dice) on the map.
 
-        The prompts are class-specific, so each image's prompt name is
-        ``training_prompt_names[features["class_index"][i]]`` (set by the training loop).
+        The prompts are class-specific: each image is scored against its own ``class_names`` entry.
         """
-        if "class_index" not in features or not self.training_prompt_names:
-            raise ZsadError(
-                "CoOp's prompts are class-specific: train it with zsad_bench.engine.training.fit, which "
-                "passes features['class_index'] and sets training_prompt_names"
-            )
-        names = [self.training_prompt_names[i] for i in features["class_index"].tolist()]
-        text = self.text_prototypes(names)
+        text = self.text_prototypes(class_names)
         logits = self._image_logits(features, text)
         if not self.local_loss:
             return F.cross_entropy(logits, labels.long())

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,9 +44,12 @@ from PIL import Image
 
 from zsad_bench.api import Detector, Prediction
 from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.errors import ZsadError
 from zsad_bench.ops.maps import upsample
+from zsad_bench.ops.prompts import PrototypeCache, ensemble_prototypes, fill_prompts
+from zsad_bench.options import DetectorOptions, option
 
 __all__ = [
     "ANOMALOUS_STATES",
@@ -54,6 +57,7 @@ __all__ = [
     "TEMPLATES",
     "WinCLIP",
     "WinCLIPFeatures",
+    "WinCLIPOptions",
     "few_shot_scores",
     "harmonic_aggregate",
     "harmonic_mean",
@@ -161,56 +165,52 @@ class WinCLIPFeatures:
     patches: torch.Tensor
 
 
+@dataclass(frozen=True)
+class WinCLIPOptions(DetectorOptions):
+    """WinCLIP's options; the defaults are anomalib's."""
+
+    backbone: str = option("ViT-B-16-plus-240:laion400m_e31", "CLIP backbone MODEL[:PRETRAINED]")
+    image_size: int = option(240, "square input side in pixels (a multiple of the patch size)", min=1)
+    scales: tuple[int, ...] = option((2, 3), "window sizes in patches (each at most the grid)", min=1)
+    temperature: float = option(0.07, "softmax temperature of the cosine similarities", above=0)
+    prompts: str = option("anomalib", "prompt ensemble", choices=tuple(_PROMPT_SETS))
+    text_average: str = option(
+        "raw", "raw: mean of raw prompt embeddings; normalized: of unit ones", choices=_TEXT_AVERAGES
+    )
+    pos_interpolation: str = option(
+        "bicubic", "positional-embedding resize mode (off the native size)", choices=INTERPOLATION_MODES
+    )
+
+
 class WinCLIP(Detector):
     """Zero-shot WinCLIP; WinCLIP+ for every class given normal reference images through ``remember``."""
 
     name: ClassVar[str] = "winclip"
     trainable: ClassVar[bool] = False
     few_shot: ClassVar[bool] = True
+    Options: ClassVar[type[WinCLIPOptions]] = WinCLIPOptions
+    options: WinCLIPOptions
 
-    def __init__(
-        self,
-        backbone: str = "ViT-B-16-plus-240:laion400m_e31",
-        image_size: int = 240,
-        scales: Sequence[int] = (2, 3),
-        temperature: float = 0.07,
-        prompts: str = "anomalib",
-        text_average: str = "raw",
-        pos_interpolation: str = "bicubic",
-    ) -> None:
-        super().__init__()
-        scales = [int(k) for k in ([scales] if isinstance(scales, int) else scales)]
-        if prompts not in _PROMPT_SETS:
-            raise ZsadError(f"prompts '{prompts}' is unknown; use one of {', '.join(_PROMPT_SETS)}")
-        if text_average not in _TEXT_AVERAGES:
-            raise ZsadError(
-                f"text_average '{text_average}' is unknown; use one of {', '.join(_TEXT_AVERAGES)}"
-            )
-        if temperature <= 0:
-            raise ZsadError(f"temperature must be positive, got {temperature}")
-        self._options = {
-            "backbone": backbone,
-            "image_size": image_size,
-            "scales": scales,
-            "temperature": temperature,
-            "prompts": prompts,
-            "text_average": text_average,
-            "pos_interpolation": pos_interpolation,
-        }
-        self.backbone = load_backbone(backbone)
-        self.backbone.set_image_size(image_size, mode=pos_interpolation)
-        self.input_size = image_size
+    def __init__(self, options: WinCLIPOptions | None = None, **overrides: Any) -> None:
+        super().__init__(options, **overrides)
+        o = self.options
+        self.backbone = load_backbone(o.backbone)
+        self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
+        self.input_size = o.image_size
         self.grid = self.backbone.grid_size
-        if not scales or any(not 1 <= k <= self.grid for k in scales):
-            raise ZsadError(f"scales {scales} must be window sizes in 1..{self.grid} patches (the grid)")
-        self.scales = tuple(scales)
-        self.temperature = temperature
-        self.normal_states, self.anomalous_states, self.templates = _PROMPT_SETS[prompts]
-        self.text_average = text_average
+        if any(k > self.grid for k in o.scales):
+            raise ZsadError(
+                f"option scales of model 'winclip' must be window sizes in 1..{self.grid} patches "
+                f"(the grid at image_size {o.image_size}), got {','.join(map(str, o.scales))}"
+            )
+        self.scales = o.scales
+        self.temperature = o.temperature
+        self.normal_states, self.anomalous_states, self.templates = _PROMPT_SETS[o.prompts]
+        self.text_average = o.text_average
         for k in self.scales:  # built once per grid; they follow the module across devices
             self.register_buffer(f"_index_{k}", window_indices(self.grid, k), persistent=False)
             self.register_buffer(f"_membership_{k}", window_membership(self.grid, k), persistent=False)
-        self._text_cache: dict[str, torch.Tensor] = {}
+        self.prototype_cache = PrototypeCache()
         self._memory: dict[str, WinCLIPFeatures] = {}
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
@@ -219,27 +219,20 @@ class WinCLIP(Detector):
 
     # -- text ---------------------------------------------------------------------------------------------
     def prompts(self, class_name: str) -> tuple[list[str], list[str]]:
-        """The normal and the anomalous prompts (every state in every template) for one class name."""
-
-        def compose(states: Sequence[str]) -> list[str]:
-            return [t.format(s.format(class_name)) for s in states for t in self.templates]
-
-        return compose(self.normal_states), compose(self.anomalous_states)
+        """The normal and the anomalous prompts (every state in every template, state-major) of a class."""
+        normal = fill_prompts(self.normal_states, self.templates, class_name)
+        return normal, fill_prompts(self.anomalous_states, self.templates, class_name)
 
     @torch.no_grad()
     def text_prototypes(self, class_names: Sequence[str]) -> torch.Tensor:
         """``(B, 2, D)`` L2-normalised [normal, anomalous] prototypes, cached per class name."""
-        device = self.backbone.device
-        for name in dict.fromkeys(class_names):
-            if name not in self._text_cache:
-                normal, anomalous = self.prompts(name)
-                with torch.autocast(device_type=device.type, enabled=False):
-                    embeddings = self.backbone.encode_text(normal + anomalous).float()
-                if self.text_average == "normalized":
-                    embeddings = F.normalize(embeddings, dim=-1)
-                groups = (embeddings[: len(normal)], embeddings[len(normal) :])
-                self._text_cache[name] = torch.stack([F.normalize(g.mean(0), dim=-1) for g in groups]).cpu()
-        return torch.stack([self._text_cache[n] for n in class_names]).to(device)
+        return self.prototype_cache.lookup(class_names, self.class_prototypes, self.backbone.device)
+
+    def class_prototypes(self, class_name: str) -> torch.Tensor:
+        """``(2, D)``: the compositional ensemble, averaged as ``text_average`` says (the mean of the raw
+        embeddings for anomalib's "raw", of the normalised ones for "normalized"), renormalised."""
+        normalize = self.text_average == "normalized"
+        return ensemble_prototypes(self.backbone, self.prompts(class_name), normalize_prompts=normalize)
 
     def anomaly_probability(self, embeddings: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """softmax(cos / T)[anomalous] of ``(B, ..., D)`` embeddings against ``(B, 2, D)`` prototypes."""

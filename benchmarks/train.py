@@ -115,13 +115,14 @@ def operations_per_step(model: Any, data: Any, batch_size: int, device: torch.de
     images = torch.stack([item["image"] for item in items]).to(device)
     masks = torch.stack([item["mask"] for item in items]).float().to(device)
     labels = torch.tensor([item["label"] for item in items], device=device)
+    names = [item["prompt_name"] for item in items]
     model.eval()
     features = model.frozen_features(images)
     model.train()
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=1e-3)
 
     def step() -> None:
-        loss = model.loss(dict(features), masks, labels)
+        loss = model.loss(dict(features), masks, labels, names)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -4,7 +4,7 @@ Public API (imports are lazy: ``import zsad_bench`` does not import torch)::
 
     load_model(name, *, backbone=None, checkpoint=None, device=None, **options) -> Detector
     load_dataset(name, *, split="test", transform=None, mask_size=518) -> AnomalyDataset
-    evaluate(detector, dataset, protocol) -> RunResult
+    evaluate(detector, dataset, protocol, *, config=EvalConfig(...)) -> RunResult
     list_models(), list_datasets(), list_protocols()
     image_metrics(scores, labels), pixel_metrics(maps, masks, fpr_limit=0.3)
 """
@@ -24,11 +24,15 @@ _LAZY = {
     "list_protocols": "zsad_bench._factory",
     "get_protocol": "zsad_bench._factory",
     "evaluate": "zsad_bench.engine",
+    "EvalConfig": "zsad_bench.engine",
     "image_metrics": "zsad_bench.metrics",
     "pixel_metrics": "zsad_bench.metrics",
     "Detector": "zsad_bench.api",
     "Prediction": "zsad_bench.api",
     "TrainConfig": "zsad_bench.api",
+    "Trainable": "zsad_bench.api",
+    "DetectorOptions": "zsad_bench.options",
+    "option": "zsad_bench.options",
     "RunResult": "zsad_bench.results.schema",
     "ZsadError": "zsad_bench.errors",
 }

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from zsad_bench.protocols import Protocol
 
 __all__ = [
+    "check_options",
     "get_dataset_spec",
     "get_protocol",
     "list_datasets",
@@ -64,30 +64,25 @@ def load_model(
 ) -> Detector:
     """Build a registered detector, optionally from a checkpoint folder, in eval mode on ``device``.
 
-    ``options`` are the detector's constructor keywords (e.g. ``image_size=518``); an unknown one is
-    an error listing the accepted ones.
+    ``options`` are the detector's declared options (``zsad models info NAME``), as values or as the
+    strings ``-o`` gives (``image_size="518"``); they are validated before anything is loaded.
     """
     from zsad_bench.devices import resolve_device
 
     cls = model_class(name)
     if backbone is not None:
         options["backbone"] = backbone
-    accepted = _accepted_options(cls)
-    unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
-    if unknown:
-        raise ZsadError(
-            f"model '{cls.name}' has no option {', '.join(repr(u) for u in unknown)}; "
-            f"options: {', '.join(accepted) or 'none'}"
-        )
+    check_options([cls.name], options)
     detector = cls.load(checkpoint, **options) if checkpoint is not None else cls(**options)
     return detector.to(resolve_device(device)).eval()
 
 
-def _accepted_options(cls: type) -> list[str] | None:
-    params = inspect.signature(cls.__init__).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params if p.name != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+def check_options(names: Sequence[str], options: Mapping[str, Any]) -> None:
+    """Validate ``options`` against the declared options of every model in ``names`` (a ``ZsadError`` line
+    on the first one that does not fit), so that a bad ``-o`` fails before any model runs."""
+    for name in names:
+        cls = model_class(name)
+        cls.Options.build(options, owner=f"model '{cls.name}'")
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
@@ -136,6 +131,6 @@ def load_dataset(
         transform=transform or squash_transform(mask_size),
         mask_size=mask_size,
         classes=classes,
+        spec=spec,
     )
-    dataset.spec = spec  # so that to_hf() carries the licence and citation
     return dataset

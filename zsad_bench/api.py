@@ -1,24 +1,27 @@
 """The Detector contract every method implements, and the types that cross it.
 
 A detector is a ``torch.nn.Module`` that turns a batch of already resized, normalised images and their
-per-image class names into image scores and anomaly maps. The harness owns everything else: data
-loading, mask resizing, upsampling to the evaluation size, metrics and result files.
+per-image class names into image scores and anomaly maps. Its options are a frozen dataclass
+(``zsad_bench.options``). A trainable one also implements the ``Trainable`` hooks; the loop that calls
+them lives in ``zsad_bench.engine.training``. The harness owns everything else: data loading, mask
+resizing, upsampling to the evaluation size, metrics and result files.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from PIL import Image
 
 from zsad_bench.errors import ZsadError
+from zsad_bench.options import DetectorOptions
 
-__all__ = ["Detector", "Prediction", "TrainConfig", "TrainReport"]
+__all__ = ["Detector", "Prediction", "TrainConfig", "Trainable"]
 
 
 @dataclass
@@ -57,54 +60,16 @@ class TrainConfig:
     feature_cache: bool = True
 
 
-@dataclass
-class TrainReport:
-    """What ``Detector.fit`` measured: mean loss per epoch and wall time."""
+@runtime_checkable
+class Trainable(Protocol):
+    """The hooks the training loop (``zsad_bench.engine.training.fit``) calls on a trainable detector.
 
-    epoch_losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Detector(torch.nn.Module):
-    """Base class of every anomaly detector in zsad-bench.
-
-    Subclasses set the class attributes ``name`` and ``trainable``, set ``self.input_size`` in
-    ``__init__`` and implement ``transform`` and ``forward``. Constructor keyword arguments are the
-    detector's options (``zsad run -o key=value``); ``config()`` returns them for provenance and for
-    ``save``/``load``.
+    A trainable detector subclasses ``Detector`` and ``Trainable`` (which gives the defaults of
+    ``epochs_for`` and ``training_data``) and sets ``trainable = True``. The anomaly-detection methods learn
+    a few parameters on top of a frozen image tower, so the loop computes ``frozen_features`` once per
+    image (the feature cache) and each step only runs ``loss``. Nothing is set on the detector from
+    outside: the classes of a batch reach ``loss`` as an argument, as they reach ``forward``.
     """
-
-    name: ClassVar[str] = ""
-    trainable: ClassVar[bool] = False
-    # True if ``remember`` accepts normal reference images (few-shot, ``zsad run --shots K``)
-    few_shot: ClassVar[bool] = False
-    # Where the anomaly-map values lie (probabilities by default); histogram-mode metrics bin this range.
-    map_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
-    input_size: int
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._options: dict[str, Any] = {}
-
-    # -- what the harness calls -------------------------------------------------------------------
-    def transform(self) -> Callable[[Image.Image], torch.Tensor]:
-        """The CPU transform applied in loader workers: PIL RGB image -> ``(3, S, S)`` float tensor."""
-        raise NotImplementedError
-
-    def forward(self, images: torch.Tensor, class_names: Sequence[str]) -> Prediction:
-        """Score a batch: ``images`` is ``(B, 3, S, S)``, ``class_names`` has one name per image."""
-        raise NotImplementedError
-
-    def fit(self, aux: Any, config: TrainConfig) -> TrainReport:
-        """Learn on an auxiliary dataset (trainable methods only; see ``zsad_bench.engine.training``)."""
-        if not self.trainable:
-            raise ZsadError(
-                f"model '{self.name}' is training-free; use 'zsad run' directly, without 'zsad train'"
-            )
-        from zsad_bench.engine.training import fit
-
-        return fit(self, aux, config)
 
     @classmethod
     def epochs_for(cls, dataset_id: str) -> int:
@@ -116,6 +81,78 @@ class Detector(torch.nn.Module):
         ``augmented = True`` turns the feature cache off, since its images change every epoch."""
         return dataset
 
+    def frozen_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The frozen tower's outputs for ``(B, 3, S, S)`` images: ``(B, ...)`` per key, without gradients."""
+        raise NotImplementedError
+
+    def trainable_parameters(self) -> Iterable[torch.nn.Parameter]:
+        """What the optimiser updates (everything else stays frozen)."""
+        raise NotImplementedError
+
+    def loss(
+        self,
+        features: dict[str, torch.Tensor],
+        masks: torch.Tensor,
+        labels: torch.Tensor,
+        class_names: Sequence[str],
+    ) -> torch.Tensor:
+        """Scalar loss of a batch: ``features`` from ``frozen_features``, ``masks`` ``(B, S, S)`` float in
+        {0, 1}, ``labels`` ``(B,)``, ``class_names`` one prompt name per image (batches mix classes)."""
+        raise NotImplementedError
+
+
+# what a trainable detector must implement itself; ``epochs_for`` and ``training_data`` have defaults
+_REQUIRED_HOOKS = ("frozen_features", "trainable_parameters", "loss")
+
+
+class Detector(torch.nn.Module):
+    """Base class of every anomaly detector in zsad-bench.
+
+    Subclasses set the class attributes ``name``, ``trainable`` and ``Options`` (a frozen dataclass of
+    ``DetectorOptions``), set ``self.input_size`` in ``__init__`` and implement ``transform`` and
+    ``forward``. ``__init__(options=None, **overrides)`` validates the options (keywords, ``-o`` strings or
+    a checkpoint's config all the same way) into ``self.options``; ``config()`` records them.
+    """
+
+    name: ClassVar[str] = ""
+    trainable: ClassVar[bool] = False
+    # True if ``remember`` accepts normal reference images (few-shot, ``zsad run --shots K``)
+    few_shot: ClassVar[bool] = False
+    # Where the anomaly-map values lie (probabilities by default); histogram-mode metrics bin this range.
+    map_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    Options: ClassVar[type[DetectorOptions]] = DetectorOptions
+    options: DetectorOptions
+    input_size: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a plugin that forgets a hook hears it when its module is imported, not after hours of training
+        if not cls.trainable:
+            return
+        missing = [h for h in _REQUIRED_HOOKS if getattr(cls, h, None) in (None, getattr(Trainable, h))]
+        if missing or not issubclass(cls, Trainable):
+            raise TypeError(
+                f"{cls.__qualname__} sets trainable = True: subclass zsad_bench.api.Trainable and implement "
+                f"{', '.join(missing or _REQUIRED_HOOKS)}"
+            )
+
+    def __init__(self, options: DetectorOptions | None = None, **overrides: Any) -> None:
+        super().__init__()
+        if options is not None and not isinstance(options, self.Options):
+            raise TypeError(
+                f"{type(self).__name__} takes {self.Options.__name__}, not {type(options).__name__}"
+            )
+        self.options = self.Options.build(overrides, base=options, owner=f"model '{self.name}'")
+
+    # -- what the harness calls -------------------------------------------------------------------
+    def transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        """The CPU transform applied in loader workers: PIL RGB image -> ``(3, S, S)`` float tensor."""
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor, class_names: Sequence[str]) -> Prediction:
+        """Score a batch: ``images`` is ``(B, 3, S, S)``, ``class_names`` has one name per image."""
+        raise NotImplementedError
+
     def remember(self, class_name: str, images: torch.Tensor) -> None:
         """Few-shot: keep ``(K, 3, S, S)`` normal reference images (already transformed) of a class."""
         raise ZsadError(f"model '{self.name}' has no few-shot mode; run it without --shots")
@@ -126,7 +163,7 @@ class Detector(torch.nn.Module):
     # -- provenance and persistence -----------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """JSON-serialisable options that rebuild this detector (recorded in every result)."""
-        return {"name": self.name, **self._options}
+        return {"name": self.name, **self.options.to_config()}
 
     @property
     def uses_random_weights(self) -> bool:
@@ -146,11 +183,15 @@ class Detector(torch.nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
         save_file(tensors, str(folder / "model.safetensors"))
-        (folder / "config.json").write_text(json.dumps(self.config(), indent=2, default=_jsonable) + "\n")
+        (folder / "config.json").write_text(json.dumps(self.config(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path, **options: Any) -> Detector:
-        """Rebuild from a folder written by ``save``; ``options`` override the stored ones."""
+    def load(cls, path: str | Path, **overrides: Any) -> Detector:
+        """Rebuild from a folder written by ``save``; ``overrides`` replace stored options.
+
+        The stored options are validated like ``-o`` values, so a hand-edited or foreign ``config.json``
+        is one line naming the file and the option.
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -161,9 +202,17 @@ class Detector(torch.nn.Module):
                 f"checkpoint folder {folder} lacks config.json or model.safetensors; "
                 f"pass a folder written by 'zsad train'"
             )
-        stored = json.loads(config_file.read_text())
-        stored.pop("name", None)
-        detector = cls(**{**stored, **options})
+        try:
+            stored = json.loads(config_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ZsadError(f"checkpoint {config_file} is not JSON ({exc}); re-run 'zsad train'") from exc
+        if not isinstance(stored, dict):
+            raise ZsadError(f"checkpoint {config_file} is not a JSON object; re-run 'zsad train'")
+        stored_name = stored.pop("name", cls.name)
+        if stored_name != cls.name:
+            raise ZsadError(f"checkpoint {folder} holds model '{stored_name}', not '{cls.name}'")
+        options = cls.Options.build(stored, owner=f"checkpoint {config_file}")
+        detector = cls(options, **overrides)
         try:
             state = load_file(str(weights_file))
         except SafetensorError as exc:
@@ -184,11 +233,3 @@ class Detector(torch.nn.Module):
             )
             raise ZsadError(f"checkpoint {source} does not fit model '{self.name}' ({details})")
         self.load_state_dict(state, strict=False)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,62 +23,59 @@ import torch.nn.functional as F
 from PIL import Image
 
 from zsad_bench.anomalyclip.prompt_learner import PromptLearner
-from zsad_bench.api import Detector, Prediction
+from zsad_bench.api import Detector, Prediction, Trainable
 from zsad_bench.backbones import load_backbone
 from zsad_bench.backbones.dual_path import encode_image_dual_path
+from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
+from zsad_bench.ops.prompts import full_precision
+from zsad_bench.options import DetectorOptions, option
 
-__all__ = ["AnomalyCLIP"]
+__all__ = ["AnomalyCLIP", "AnomalyCLIPOptions"]
 
 
-class AnomalyCLIP(Detector):
+@dataclass(frozen=True)
+class AnomalyCLIPOptions(DetectorOptions):
+    """AnomalyCLIP's options; the defaults are the official ``test.sh`` / ``train.sh`` settings."""
+
+    backbone: str = option("ViT-L-14-336-quickgelu:openai", "CLIP backbone MODEL[:PRETRAINED]")
+    image_size: int = option(518, "square input side in pixels (a multiple of the patch size)", min=1)
+    features: tuple[int, ...] = option((24,), "1-based layers whose patch tokens make the map", min=1)
+    dpam_from: int = option(6, "first block of the V-V attention path (DPAM)", min=1)
+    n_ctx: int = option(12, "learned context tokens of each prompt", min=1)
+    depth: int = option(9, "text layers that take learned tokens (1: the input only)", min=1)
+    t_n_ctx: int = option(4, "learned tokens per deeper text layer (at most n_ctx)", min=1)
+    temperature: float = option(0.07, "softmax temperature of the cosine similarities", above=0)
+    sigma: float = option(4.0, "Gaussian smoothing of the map in pixels (0: none)", min=0)
+    lam: float = option(4.0, "weight of the map losses against the image loss", min=0)
+    pos_interpolation: str = option(
+        "bilinear", "positional-embedding resize mode", choices=INTERPOLATION_MODES
+    )
+    trained_on: str | None = option(None, "auxiliary dataset the prompts were learned on")
+
+
+class AnomalyCLIP(Detector, Trainable):
     """AnomalyCLIP: object-agnostic prompt learning with DPAM on a frozen CLIP ViT."""
 
     name: ClassVar[str] = "anomalyclip"
     trainable: ClassVar[bool] = True
+    Options: ClassVar[type[AnomalyCLIPOptions]] = AnomalyCLIPOptions
+    options: AnomalyCLIPOptions
 
-    def __init__(
-        self,
-        backbone: str = "ViT-L-14-336-quickgelu:openai",
-        image_size: int = 518,
-        features: Sequence[int] = (24,),
-        dpam_from: int = 6,
-        n_ctx: int = 12,
-        depth: int = 9,
-        t_n_ctx: int = 4,
-        temperature: float = 0.07,
-        sigma: float = 4.0,
-        lam: float = 4.0,
-        pos_interpolation: str = "bilinear",
-        trained_on: str | None = None,
-    ) -> None:
-        super().__init__()
-        features = [int(f) for f in ([features] if isinstance(features, int) else features)]
-        self._options = {
-            "backbone": backbone,
-            "image_size": image_size,
-            "features": features,
-            "dpam_from": dpam_from,
-            "n_ctx": n_ctx,
-            "depth": depth,
-            "t_n_ctx": t_n_ctx,
-            "temperature": temperature,
-            "sigma": sigma,
-            "lam": lam,
-            "pos_interpolation": pos_interpolation,
-            "trained_on": trained_on,
-        }
-        self.backbone = load_backbone(backbone)
+    def __init__(self, options: AnomalyCLIPOptions | None = None, **overrides: Any) -> None:
+        super().__init__(options, **overrides)
+        o = self.options
+        self.backbone = load_backbone(o.backbone)
         # The official code resizes the 24x24 positional grid bilinearly, without antialias (section 1.4).
-        self.backbone.set_image_size(image_size, mode=pos_interpolation)
-        self.input_size = image_size
-        self.features = features
-        self.dpam_from = dpam_from
-        self.temperature, self.sigma, self.lam = temperature, sigma, lam
-        self.trained_on = trained_on
-        self.prompt_learner = PromptLearner(self.backbone, n_ctx=n_ctx, depth=depth, t_n_ctx=t_n_ctx)
+        self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
+        self.input_size = o.image_size
+        self.features = list(o.features)
+        self.dpam_from = o.dpam_from
+        self.temperature, self.sigma, self.lam = o.temperature, o.sigma, o.lam
+        self.trained_on = o.trained_on
+        self.prompt_learner = PromptLearner(self.backbone, n_ctx=o.n_ctx, depth=o.depth, t_n_ctx=o.t_n_ctx)
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         return squash_transform(self.input_size)
@@ -85,7 +83,7 @@ class AnomalyCLIP(Detector):
     # -- the two towers -----------------------------------------------------------------------------
     def text_features(self) -> torch.Tensor:
         """``(2, D)`` L2-normalised [normal, abnormal] text features (differentiable in training)."""
-        with torch.autocast(device_type=self.backbone.device.type, enabled=False):
+        with full_precision(self.backbone.device):
             return F.normalize(self.prompt_learner.encode(self.backbone).float(), dim=-1)
 
     def frozen_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -120,10 +118,14 @@ class AnomalyCLIP(Detector):
         return self.prompt_learner.parameters()
 
     def loss(
-        self, features: dict[str, torch.Tensor], masks: torch.Tensor, labels: torch.Tensor
+        self,
+        features: dict[str, torch.Tensor],
+        masks: torch.Tensor,
+        labels: torch.Tensor,
+        class_names: Sequence[str],
     ) -> torch.Tensor:
         """The glocal loss: CE on the global feature + lam x (focal + dice + dice) per layer map (the
-        prompts are object-agnostic, so ``features["class_index"]`` is not used)."""
+        prompts are object-agnostic, so ``class_names`` are not used)."""
         text = self.text_features()
         logits = features["global"] @ text.T / self.temperature
         return glocal_loss(logits, labels, self._probabilities(features, text), masks, self.lam)

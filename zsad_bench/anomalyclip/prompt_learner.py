@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from zsad_bench.backbones.clip import ClipBackbone
+from zsad_bench.ops.learned_prompts import context_prompts, encode_embedded_prompts, frozen_parts
 
 __all__ = ["PromptLearner"]
 
@@ -31,14 +32,12 @@ class PromptLearner(nn.Module):
         self.n_ctx, self.depth, self.t_n_ctx = n_ctx, depth, t_n_ctx
         width = backbone.token_embedding.embedding_dim
         # "X X ... X object." -- the X placeholders are replaced by the learned context (section 2.1)
-        prompts = [" ".join(["X"] * n_ctx) + " " + state.format(OBJECT) + "." for state in STATES]
-        token_ids = backbone.tokenizer(prompts).to(backbone.device)
-        with torch.no_grad():
-            embedded = backbone.token_embedding(token_ids).float()
+        prompts = context_prompts(n_ctx, [state.format(OBJECT) + "." for state in STATES])
+        token_ids, prefix, suffix = frozen_parts(backbone, prompts, n_ctx)
         # Fixed parts, re-derived from the frozen token embedding (padding rows are token 0's embedding).
         self.register_buffer("token_ids", token_ids, persistent=False)
-        self.register_buffer("token_prefix", embedded[:, :1], persistent=False)
-        self.register_buffer("token_suffix", embedded[:, 1 + n_ctx :], persistent=False)
+        self.register_buffer("token_prefix", prefix, persistent=False)
+        self.register_buffer("token_suffix", suffix, persistent=False)
         # N(0, 0.02), no initialisation from words (the ctx_init branch is dead in the official code)
         self.ctx_pos = nn.Parameter(torch.empty(1, 1, n_ctx, width).normal_(std=0.02))
         self.ctx_neg = nn.Parameter(torch.empty(1, 1, n_ctx, width).normal_(std=0.02))
@@ -57,13 +56,14 @@ class PromptLearner(nn.Module):
         Before text block ``l`` for l = 2..depth, positions 1..t_n_ctx are overwritten with the deep
         tokens of that layer (a prefix overwrite, not a concatenation: issues #21 and #75).
         """
-        x = backbone.text_input(self.embeddings())
-        for layer in range(1, backbone.num_text_layers + 1):
-            if 2 <= layer <= self.depth:
-                # The official code casts the deep tokens to fp16 before concatenating them into the fp32
-                # stream (AnomalyCLIP.py:246): they are rounded to half precision on every forward pass.
-                deep = self.compound_prompts_text[layer - 2].to(torch.float16).to(x.dtype)
-                deep = deep.unsqueeze(0).expand(x.shape[0], -1, -1)
-                x = torch.cat([x[:, :1], deep, x[:, 1 + self.t_n_ctx :]], dim=1)
-            x = backbone.run_text_block(layer, x)
-        return backbone.text_head(x, self.token_ids)
+        return encode_embedded_prompts(backbone, self.embeddings(), self.token_ids, self.insert_deep_tokens)
+
+    def insert_deep_tokens(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        """The ``(2, T, W)`` stream entering text block ``layer`` with layer's deep tokens at 1..t_n_ctx."""
+        if not 2 <= layer <= self.depth:
+            return x
+        # The official code casts the deep tokens to fp16 before concatenating them into the fp32 stream
+        # (AnomalyCLIP.py:246): they are rounded to half precision on every forward pass.
+        deep = self.compound_prompts_text[layer - 2].to(torch.float16).to(x.dtype)
+        deep = deep.unsqueeze(0).expand(x.shape[0], -1, -1)
+        return torch.cat([x[:, :1], deep, x[:, 1 + self.t_n_ctx :]], dim=1)

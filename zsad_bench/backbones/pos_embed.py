@@ -7,7 +7,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["resize_pos_embed"]
+__all__ = ["INTERPOLATION_MODES", "resize_pos_embed"]
+
+# the modes ``resize_pos_embed`` accepts (``F.interpolate`` on a 2-D grid); detectors offer them as choices
+INTERPOLATION_MODES = ("bilinear", "bicubic", "nearest", "area")
 
 
 def resize_pos_embed(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -79,19 +79,27 @@ def split_names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``-o key=value`` pairs -> dict; values are read as JSON/YAML scalars (``518``, ``0.5``, ``true``)."""
-    import yaml
+def parse_options(pairs: tuple[str, ...], models: Sequence[str] = ()) -> dict[str, str]:
+    """``-o key=value`` pairs -> ``{key: value}``, the values still text.
 
-    options: dict[str, Any] = {}
+    Each detector converts and checks the text against its declared options (``zsad models info NAME``);
+    with ``models`` that happens here, for each of them, so a bad value fails before any work. Options
+    with their own flag (``backbone``, ``device``) or set by training (``trained_on``) are refused.
+    """
+    from zsad_bench.options import settable_by_user
+
+    options: dict[str, str] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
             raise ZsadError(f"option '{pair}' is not KEY=VALUE, e.g. -o image_size=518")
-        try:
-            options[key.strip().replace("-", "_")] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            options[key.strip().replace("-", "_")] = raw
+        settable_by_user(key)
+        options[key] = raw
+    if models:
+        from zsad_bench._factory import check_options
+
+        check_options(models, options)
     return options
 
 

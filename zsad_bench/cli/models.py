@@ -31,7 +31,7 @@ def list_() -> None:
 @models.command("info")
 @click.argument("name")
 def info_(name: str) -> None:
-    """What a model is, whether it trains, and its options with their defaults."""
+    """What a model is, whether it trains, and its options (set them with -o KEY=VALUE)."""
     from zsad_bench._factory import model_class
     from zsad_bench.registry import MODELS
 
@@ -42,10 +42,16 @@ def info_(name: str) -> None:
     doc = inspect.getdoc(cls)
     if doc:
         click.echo(doc.splitlines()[0])
-    click.echo("options:")
-    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        default = "" if p.default is inspect.Parameter.empty else f" = {p.default!r}"
-        click.echo(f"  {p.name}{default}")
+    rows = [(o.name, o.type, o.default, o.allowed, o.help) for o in cls.Options.describe()]
+    if not rows:
+        click.echo("options: none")
+        return
+    click.echo("options (-o KEY=VALUE):")
+    rows.insert(0, ("name", "type", "default", "allowed", "help"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo(("  " + "  ".join([*cells, row[4]])).rstrip())
 
 
 @models.command("download")
@@ -65,11 +71,11 @@ def download(name: str, backbone: str | None, quiet: bool) -> None:
         if name in MODELS:
             from zsad_bench._factory import model_class
 
-            default = inspect.signature(model_class(name).__init__).parameters.get("backbone")
-            backbone = default.default if default is not None else None
+            declared = {o.name: o for o in model_class(name).Options.describe()}
+            backbone = declared["backbone"].default if "backbone" in declared else None
         else:
             backbone = name
-    if not backbone or backbone is inspect.Parameter.empty:
+    if not backbone:
         raise click.UsageError(f"model '{name}' declares no default backbone; pass --backbone")
     info(f"fetching weights for {backbone} ...", quiet)
     path = download_weights(backbone)

@@ -47,6 +47,7 @@ def reproduce(
     from zsad_bench.errors import ZsadError
 
     spec = get_protocol(protocol)
+    parsed = parse_options(options, split_names(models))  # a bad -o fails before any unit runs
     units = plan(spec, split_names(models), out)
     if dry_run:
         for unit in units:
@@ -62,7 +63,7 @@ def reproduce(
             units,
             spec,
             backbone=backbone,
-            options=parse_options(options),
+            options=parsed,
             epochs=epochs,
             seed=seed,
             device=device,
@@ -97,7 +98,7 @@ def render(results: Path, out: Path) -> list[Path]:
         path = out / f"leaderboard.{'tex' if fmt == 'latex' else fmt}"
         path.write_text(text)
         written.append(path)
-    from zsad_bench.report import plots
+    from zsad_bench.report import figures as plots
 
     try:
         written += plots.plot(read_results(results), "all", out / "plots", results_dir=results)

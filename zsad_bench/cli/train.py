@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -41,43 +40,22 @@ def train(model: str, dataset_id: str, split: str, epochs: int | None, batch_siz
           backbone: str | None, device: str, num_workers: int, feature_cache: bool, options: tuple[str, ...],
           out: Path, quiet: bool) -> None:  # fmt: skip
     """Train MODEL on DATASET and write OUT/{model.safetensors, config.json, train.json}."""
-    import torch
-
-    from zsad_bench._factory import get_dataset_spec, load_dataset, load_model, model_class
     from zsad_bench.api import TrainConfig
-    from zsad_bench.devices import resolve_device
-    from zsad_bench.engine.training import fit
+    from zsad_bench.engine.checkpoint import train_checkpoint
 
     quiet_libraries()
-    cls = model_class(model)
-    if not cls.trainable:
-        raise click.UsageError(f"model '{cls.name}' is training-free; evaluate it with 'zsad run'")
-    spec = get_dataset_spec(dataset_id)
-    if (out / "config.json").exists():
-        raise click.UsageError(f"{out} already holds a checkpoint; choose another --out")
-    torch_device = resolve_device(device)
-    torch.manual_seed(seed)
-    detector = load_model(cls.name, backbone=backbone, device=torch_device, trained_on=spec.id,
-                          **parse_options(options))  # fmt: skip
-    dataset = load_dataset(
-        spec.id, split=split, transform=detector.transform(), mask_size=detector.input_size
+    config = TrainConfig(batch_size=batch_size, lr=lr, seed=seed, num_workers=num_workers, device=device,
+                         feature_cache=feature_cache)  # fmt: skip
+    record = train_checkpoint(
+        model,
+        dataset_id,
+        out,
+        config,
+        epochs=epochs,
+        backbone=backbone,
+        options=parse_options(options, [model]),
+        split=split,
+        progress=not quiet,
+        log=lambda line: info(line, quiet),
     )
-    config = TrainConfig(
-        epochs=epochs or cls.epochs_for(spec.id),
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        num_workers=num_workers,
-        device=str(torch_device),
-        feature_cache=feature_cache,
-    )
-    info(
-        f"training {cls.name} on {spec.id} ({split} split, {len(dataset)} images, {config.epochs} epochs)",
-        quiet,
-    )
-    report = fit(detector, dataset, config, device=torch_device, progress=not quiet)
-    detector.save(out)
-    record = {"model": cls.name, "dataset": spec.id, "split": split, "config": config.__dict__,
-              "epoch_losses": report.epoch_losses, "seconds": report.seconds, **report.extra}  # fmt: skip
-    (out / "train.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    info(f"final loss {report.epoch_losses[-1]:.4f}; wrote {out}", quiet)
+    info(f"final loss {record['epoch_losses'][-1]:.4f}; wrote {out}", quiet)

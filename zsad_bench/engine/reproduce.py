@@ -6,14 +6,13 @@ models are evaluated on every target). A unit whose output exists is skipped, an
 interrupted half-way resumes class by class from its prediction cache, so rerunning after an
 interruption redoes no finished work. Layout of OUT::
 
-    checkpoints/<model>__<aux>/     trained models (config.json written last: present = finished)
+    checkpoints/<model>__<aux>/     trained models (written whole, then renamed: present = finished)
     results/<model>__<dataset>.json result files (+ results/predictions/ caches)
     leaderboard.{md,csv}            rendered at the end (and html where available)
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,43 +152,28 @@ def _train(
     num_workers: int | str,
     quiet: bool,
 ) -> None:
-    import json
-
-    import torch
-
-    from zsad_bench._factory import load_dataset, load_model, model_class
     from zsad_bench.api import TrainConfig
     from zsad_bench.devices import resolve_device
     from zsad_bench.engine.batching import auto_num_workers, parse_num_workers
-    from zsad_bench.engine.training import fit
+    from zsad_bench.engine.checkpoint import train_checkpoint
 
     torch_device = resolve_device(device)
-    torch.manual_seed(seed)
-    detector = load_model(
-        unit.model, backbone=backbone, device=torch_device, trained_on=unit.dataset, **(options or {})
-    )
-    data = load_dataset(
-        unit.dataset, split="test", transform=detector.transform(), mask_size=detector.input_size
-    )
     workers = parse_num_workers(num_workers)
     config = TrainConfig(
-        epochs=epochs or model_class(unit.model).epochs_for(unit.dataset),
         seed=seed,
         device=str(torch_device),
         num_workers=auto_num_workers(torch_device) if workers == "auto" else int(workers),
     )
-    report = fit(detector, data, config, device=torch_device, progress=not quiet)
-    # written next to the final folder and renamed: a checkpoint folder that exists is complete
-    staging = unit.output.with_name(f".{unit.output.name}.training")
-    shutil.rmtree(staging, ignore_errors=True)
-    detector.save(staging)
-    (staging / "train.json").write_text(
-        json.dumps(
-            {"epoch_losses": report.epoch_losses, "seconds": report.seconds, **report.extra}, default=str
-        )
+    train_checkpoint(
+        unit.model,
+        unit.dataset,
+        unit.output,
+        config,
+        epochs=epochs,
+        backbone=backbone,
+        options=options,
+        progress=not quiet,
     )
-    shutil.rmtree(unit.output, ignore_errors=True)
-    staging.rename(unit.output)
 
 
 def _evaluate(
@@ -203,19 +187,19 @@ def _evaluate(
     num_workers: int | str,
     quiet: bool,
 ) -> None:
-    from zsad_bench.engine.runner import execute
+    from zsad_bench.engine.config import EvalConfig
+    from zsad_bench.engine.runner import RunRequest, execute
 
     # the checkpoint stores the backbone and options it was trained with
-    execute(
-        [unit.model],
-        [unit.dataset],
+    evaluation = EvalConfig(protocol=protocol, device=device, batch_size=batch_size, num_workers=num_workers)
+    request = RunRequest(
+        models=[unit.model],
+        datasets=[unit.dataset],
         out=unit.output.parent,
+        evaluation=evaluation,
         backbone=None if unit.checkpoint else backbone,
         checkpoint=unit.checkpoint,
-        protocol_name=protocol.name,
-        device=device,
-        batch_size=batch_size,
-        num_workers=num_workers,
         options={} if unit.checkpoint else (options or {}),
         quiet=quiet,
     )
+    execute(request)

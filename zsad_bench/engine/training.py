@@ -3,15 +3,10 @@
 Every trainable method here (AnomalyCLIP, APRIL-GAN, CoOp) learns a few parameters on top of a frozen
 image tower. So the image features of the auxiliary set are computed once (the feature cache) and every
 epoch only runs the trainable part -- instead of re-running ViT-L/14 at 518 px over every image per epoch
-as the official scripts do. A detector opts in by implementing::
-
-    frozen_features(images) -> dict[str, Tensor]     # (B, ...) per key, computed without gradients
-    loss(features, masks, labels) -> Tensor           # masks (B, S, S) float in {0, 1}, labels (B,)
-    trainable_parameters() -> Iterable[Parameter]
-
-``features`` also holds ``class_index`` (B,) long: the image's class as an index into
-``detector.training_classes`` / ``detector.training_prompt_names``, which the loop sets before training
-(class-specific prompts need it; batches mix classes).
+as the official scripts do. The hooks the loop calls are the ``Trainable`` protocol of ``zsad_bench.api``
+(``frozen_features``, ``loss``, ``trainable_parameters``, ``training_data``); each batch's prompt names
+reach ``loss`` as an argument, as they reach ``forward`` (class-specific prompts need them; batches mix
+classes), so nothing is set on the detector from outside.
 
 Batches are drawn in the same seeded order with or without the cache, so both give the same training.
 """
@@ -23,20 +18,32 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from zsad_bench.api import Detector, TrainConfig, TrainReport
+from zsad_bench.api import Detector, Trainable, TrainConfig
 from zsad_bench.errors import ZsadError
 
-__all__ = ["FeatureCache", "fit"]
+__all__ = ["FeatureCache", "TrainReport", "fit"]
+
+
+@dataclass
+class TrainReport:
+    """What ``fit`` measured: the classes trained on, mean loss per epoch and wall time."""
+
+    classes: list[str] = field(default_factory=list)
+    epoch_losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class FeatureCache:
-    """Per-image frozen features (+ masks and labels), on the device, in RAM or memory-mapped on disk.
+    """Per-image frozen features (+ masks and labels), on the device, in RAM or memory-mapped on disk, and
+    each image's prompt name (a list on the host: reading it costs no device sync).
 
     ``location`` ``auto`` picks the device when it is a GPU with room for the whole cache, else RAM
     when the cache takes under half the available memory, else a disk file in ``tmp_dir``.
@@ -44,16 +51,16 @@ class FeatureCache:
 
     def __init__(self) -> None:
         self.tensors: dict[str, Any] = {}
+        self.names: list[str] = []
         self.location = "none"
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     @classmethod
     def build(
         cls,
-        detector: Detector,
+        detector: Trainable,
         dataset: Any,
         device: torch.device,
-        class_index: dict[str, int],
         *,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -67,12 +74,13 @@ class FeatureCache:
         for batch in _maybe_progress(loader, progress, "feature cache", len(loader)):
             with torch.no_grad():
                 features = detector.frozen_features(batch["image"].to(device))
-            features = {**features, **_targets(batch, class_index, device)}
+            features = {**features, **_targets(batch, device)}
             if not cache.tensors:
                 cache._allocate(features, n, device, location)
             size = len(batch["label"])
             for key, value in features.items():
                 cache._store(key, offset, value)
+            cache.names += _prompt_names(batch)
             offset += size
         return cache
 
@@ -104,14 +112,15 @@ class FeatureCache:
         else:
             target[offset : offset + len(value)] = value.detach().to(target.device)
 
-    def batch(self, indices: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+    def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """The stored tensors of the images at ``indices`` on ``device``, and their prompt names."""
         out = {}
         for key, stored in self.tensors.items():
             if isinstance(stored, np.ndarray):
                 out[key] = torch.from_numpy(stored[np.sort(indices.numpy())][_order(indices)]).to(device)
             else:
                 out[key] = stored[indices.to(stored.device)].to(device, non_blocking=True)
-        return out
+        return out, [self.names[i] for i in indices.tolist()]
 
     @property
     def nbytes(self) -> int:
@@ -154,27 +163,25 @@ def fit(
     """
     from zsad_bench.devices import resolve_device
 
+    if not detector.trainable or not isinstance(detector, Trainable):
+        raise ZsadError(
+            f"model '{detector.name}' is training-free; use 'zsad run' directly, without 'zsad train'"
+        )
     device = resolve_device(device or config.device)
     dataset = detector.training_data(dataset, config)
     use_cache = config.feature_cache and not getattr(dataset, "augmented", False)
     if len(dataset) == 0:
         raise ZsadError("the auxiliary dataset is empty")
     torch.manual_seed(config.seed)
-    classes = list(dataset.classes)
-    manifest = getattr(dataset, "manifest", None)
-    prompt_of = (
-        dict(zip(manifest.class_name, manifest.prompt_name, strict=True)) if manifest is not None else {}
-    )
-    detector.training_classes = classes
-    detector.training_prompt_names = [prompt_of.get(c, c) for c in classes]
-    class_index = {c: i for i, c in enumerate(classes)}
     detector.to(device).train()
     parameters = list(detector.trainable_parameters())
     if not parameters:
         raise ZsadError(f"model '{detector.name}' has no trainable parameters")
     optimizer = torch.optim.Adam(parameters, lr=config.lr, betas=config.betas)
     order = torch.Generator().manual_seed(config.seed)
-    report = TrainReport(extra={"epoch_seconds": [], "feature_cache": use_cache})
+    report = TrainReport(
+        classes=list(dataset.classes), extra={"epoch_seconds": [], "feature_cache": use_cache}
+    )
 
     start = time.perf_counter()
     cache = None
@@ -184,7 +191,6 @@ def fit(
             detector,
             dataset,
             device,
-            class_index,
             batch_size=max(config.batch_size, 16),
             num_workers=config.num_workers,
             progress=progress,
@@ -205,14 +211,14 @@ def fit(
         )
         for indices in batches:
             if cache is not None:
-                features = cache.batch(indices, device)
+                features, names = cache.batch(indices, device)
             else:
-                features = _features_from_images(
-                    detector, dataset, indices, device, config.num_workers, class_index
+                features, names = _features_from_images(
+                    detector, dataset, indices, device, config.num_workers
                 )
             masks = features.pop("mask").float()
             labels = features.pop("label")
-            loss = detector.loss(features, masks, labels)
+            loss = detector.loss(features, masks, labels, names)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -229,32 +235,25 @@ def _batches(permutation: torch.Tensor, batch_size: int) -> Iterator[torch.Tenso
         yield permutation[start : start + batch_size]
 
 
-def _targets(
-    batch: dict[str, Any], class_index: dict[str, int], device: torch.device
-) -> dict[str, torch.Tensor]:
-    """What the loss needs besides the features: masks, labels and class indices."""
-    classes = torch.tensor([class_index[c] for c in batch["class_name"]], dtype=torch.long)
-    return {
-        "mask": batch["mask"].to(device),
-        "label": batch["label"].to(device),
-        "class_index": classes.to(device),
-    }
+def _targets(batch: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
+    """What the loss needs besides the features: masks and labels."""
+    return {"mask": batch["mask"].to(device), "label": batch["label"].to(device)}
+
+
+def _prompt_names(batch: dict[str, Any]) -> list[str]:
+    """Each image's prompt name (the words prompts use, ``metal nut``), as ``forward`` receives them."""
+    return list(batch.get("prompt_name", batch["class_name"]))
 
 
 def _features_from_images(
-    detector: Detector,
-    dataset: Any,
-    indices: torch.Tensor,
-    device: torch.device,
-    num_workers: int,
-    class_index: dict[str, int],
-) -> dict[str, torch.Tensor]:
+    detector: Trainable, dataset: Any, indices: torch.Tensor, device: torch.device, num_workers: int
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Without the cache: decode and run the frozen tower on this batch (what the official scripts do)."""
     loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=len(indices), num_workers=num_workers)
     batch = next(iter(loader))
     with torch.no_grad():
         features = detector.frozen_features(batch["image"].to(device))
-    return {**features, **_targets(batch, class_index, device)}
+    return {**features, **_targets(batch, device)}, _prompt_names(batch)
 
 
 def _maybe_progress(iterable: Any, enabled: bool, desc: str, total: int | None = None) -> Any:

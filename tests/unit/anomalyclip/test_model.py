@@ -80,7 +80,7 @@ def test_training_lowers_the_loss_and_helps_on_a_held_out_class():
     model = AnomalyCLIP(backbone="test-tiny", image_size=96)
     train_set = _subset(model, "scratch", ["checker", "stripes", "weave"])
     held_out = _subset(model, "scratch", ["dots"])
-    protocol = default.with_eval_size(96)
+    protocol = default.with_overrides(eval_size=96)
     before = zsad_bench.evaluate(model, held_out, protocol, progress=False).mean["pixel_auroc"]
     report = fit(model, train_set, TrainConfig(epochs=15, batch_size=8, seed=111))
     after = zsad_bench.evaluate(model, held_out, protocol, progress=False).mean["pixel_auroc"]

@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from zsad_bench.baselines.april_gan import AprilGAN, MosaicDataset
+from zsad_bench.baselines.april_gan import AprilGAN
 
 import zsad_bench
 from baselines import april_gan
 from zsad_bench.api import TrainConfig
 from zsad_bench.data import AnomalyDataset, data_root, ensure_prepared, read_manifest
-from zsad_bench.data.transforms import load_mask, squash_transform
 from zsad_bench.engine.training import fit
 from zsad_bench.errors import ZsadError
+from zsad_bench.ops.augment import MosaicDataset
 from zsad_bench.protocols import default
 
 ALL_TEMPLATES = april_gan.TEMPLATES
@@ -130,9 +129,7 @@ def test_loss_is_focal_plus_dice_per_layer_with_each_images_prompts(model):
     masks[0, 10:30, 20:40] = 1.0
     features = model.frozen_features(images)
     assert [features[f"tokens.{layer}"].shape for layer in model.layers] == [(2, 64, 32)] * 4
-    model.training_prompt_names = ["checker", "dots"]
-    features["class_index"] = torch.tensor([1, 0])
-    loss = model.loss(features, masks, torch.tensor([1, 0]))
+    loss = model.loss(features, masks, torch.tensor([1, 0]), ["dots", "checker"])
     text = model.text_prototypes(["dots", "checker"])
     expected = 0.0
     for i, layer in enumerate(model.layers):
@@ -186,7 +183,7 @@ def test_training_lowers_the_loss_and_helps_on_a_held_out_class():
     model = AprilGAN(backbone="test-tiny", image_size=64)
     train_set = _subset(model, ["hole"], ["checker", "stripes", "weave"])
     held_out = _subset(model, ["hole"], ["dots"])
-    protocol = default.with_eval_size(64)
+    protocol = default.with_overrides(eval_size=64)
     before = zsad_bench.evaluate(model, held_out, protocol, progress=False).mean["pixel_auroc"]
     report = fit(model, train_set, TrainConfig(epochs=30, batch_size=8, seed=111))
     after = zsad_bench.evaluate(model, held_out, protocol, progress=False).mean["pixel_auroc"]
@@ -299,56 +296,7 @@ def test_few_shot_needs_references_of_every_scored_class(model):
             model.forget()
 
 
-# -- mosaic augmentation ------------------------------------------------------------------------------
-def _synthetic(size: int, classes: list[str]) -> AnomalyDataset:
-    from zsad_bench.data.synthetic import SPEC
-
-    folder = ensure_prepared(SPEC, data_root())
-    return AnomalyDataset(folder, read_manifest(folder), transform=squash_transform(size), mask_size=size,
-                          classes=classes)  # fmt: skip
-
-
-def test_mosaic_stitches_four_images_and_their_masks_of_the_same_class():
-    # Synthetic images are 96 px: at 192 px the mosaic is not resized, so quarters compare exactly.
-    data = _synthetic(192, ["dots", "weave"])
-    mosaic = MosaicDataset(data, prob=1.0)
-    assert mosaic.augmented and len(mosaic) == len(data) and mosaic.classes == data.classes
-    indices = (0, 5, len(data) - 1)
-    torch.manual_seed(3)
-    items = [mosaic[i] for i in indices]
-    torch.manual_seed(3)
-    assert all(torch.equal(a["image"], mosaic[i]["image"]) for a, i in zip(items, indices, strict=True))
-    rows = data.manifest
-    for item in items:
-        sources = item["mosaic_of"].tolist()
-        assert all(rows.class_name[s] == item["class_name"] for s in sources)
-        assert item["label"] == int(any(rows.label[s] == 1 for s in sources))
-        for q, s in enumerate(sources):
-            y, x = (q // 2) * 96, (q % 2) * 96
-            image = Image.open(data.folder / rows.image_path[s]).convert("RGB")
-            mask_path = rows.mask_path[s]
-            mask = load_mask(data.folder / mask_path if isinstance(mask_path, str) else None, 96)
-            assert torch.equal(item["image"][:, y : y + 96, x : x + 96], squash_transform(96)(image))
-            assert torch.equal(item["mask"][y : y + 96, x : x + 96], mask)
-
-
-def test_mosaic_draws_are_seeded_and_sometimes_skipped():
-    data = _synthetic(64, ["dots"])
-    mosaic = MosaicDataset(data, prob=0.5)
-
-    def draw(seed: int) -> list[list[int]]:
-        torch.manual_seed(seed)
-        return [mosaic[i]["mosaic_of"].tolist() for i in range(len(data))]
-
-    first = draw(0)
-    assert first == draw(0) and first != draw(1)
-    plain = [i for i, sources in enumerate(first) if sources == [-1] * 4]
-    assert 0 < len(plain) < len(data)
-    torch.manual_seed(0)
-    item = [mosaic[i] for i in range(plain[0] + 1)][-1]  # the same draws as in ``first``
-    assert torch.equal(item["image"], data[plain[0]]["image"]) and item["label"] == data[plain[0]]["label"]
-
-
+# -- mosaic augmentation (the augmentation itself: tests/unit/ops/test_augment.py) ---------------------
 def test_mosaic_only_for_mvtec_and_never_feature_cached(model, monkeypatch):
     data = _subset(model, ["hole"], ["dots", "weave"])
     config = TrainConfig(epochs=1, batch_size=8, seed=1)

@@ -81,9 +81,9 @@ def test_mixed_class_batch_uses_each_images_own_prompts(clip):
 
 def test_text_prototypes_are_cached_per_class(clip):
     clip.text_prototypes(["bottle"])
-    cached = clip._text_cache["bottle"]
+    cached = clip.prototype_cache["bottle"]
     again = clip.text_prototypes(["bottle", "bottle"])
-    assert clip._text_cache["bottle"] is cached
+    assert clip.prototype_cache["bottle"] is cached
     assert again.shape == (2, 2, 32)
     assert torch.allclose(again.norm(dim=-1), torch.ones(2, 2))
 

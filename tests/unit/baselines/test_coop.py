@@ -145,13 +145,11 @@ def test_config_records_every_option(model):
 
 
 # -- training -----------------------------------------------------------------------------------------
-def _features(model: CoOp, names: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Hand-built training features as the loop passes them (class indices into training_prompt_names)."""
+def _features(model: CoOp) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Hand-built training features, masks and labels as the loop passes them."""
     g = torch.Generator().manual_seed(4)
     images = torch.randn(4, 3, 64, 64, generator=g)
     features = model.frozen_features(images)
-    model.training_prompt_names = names
-    features["class_index"] = torch.tensor([0, 1, 1, 0])
     masks = torch.zeros(4, 64, 64)
     masks[1, 10:30, 20:40] = 1
     masks[3, 40:60, 5:25] = 1
@@ -159,13 +157,13 @@ def _features(model: CoOp, names: list[str]) -> tuple[dict[str, torch.Tensor], t
 
 
 def test_default_loss_is_image_level_cross_entropy_with_per_image_prompts(model):
-    features, masks, labels = _features(model, ["bottle", "metal nut"])
-    assert set(features) == {"global", "class_index"}  # no patch tokens cached without the local loss
-    loss = model.loss(features, masks, labels)
+    features, masks, labels = _features(model)
+    assert set(features) == {"global"}  # no patch tokens cached without the local loss
     names = ["bottle", "metal nut", "metal nut", "bottle"]
+    loss = model.loss(features, masks, labels, names)
     logits = torch.einsum("bd,bkd->bk", features["global"], model.text_prototypes(names)) / 0.07
     assert torch.allclose(loss, F.cross_entropy(logits, labels), atol=1e-6)
-    assert torch.allclose(model.loss(features, torch.ones_like(masks), labels), loss)  # masks unused
+    assert torch.allclose(model.loss(features, torch.ones_like(masks), labels, names), loss)  # masks unused
 
 
 def test_local_loss_option_adds_the_glocal_map_terms():
@@ -173,7 +171,7 @@ def test_local_loss_option_adds_the_glocal_map_terms():
 
     torch.manual_seed(0)
     model = CoOp(backbone="test-tiny", image_size=64, local_loss=True)
-    features, masks, labels = _features(model, ["bottle", "metal nut"])
+    features, masks, labels = _features(model)
     assert features["patch"].shape == (4, 64, 32)
     names = ["bottle", "metal nut", "metal nut", "bottle"]
     text = model.text_prototypes(names)
@@ -183,16 +181,9 @@ def test_local_loss_option_adds_the_glocal_map_terms():
         probs.permute(0, 2, 1).reshape(4, 2, 8, 8), size=(64, 64), mode="bilinear", align_corners=False
     )
     local = focal_loss(probs, masks) + dice_loss(probs[:, 1], masks) + dice_loss(probs[:, 0], 1 - masks)
-    loss = model.loss(features, masks, labels)
+    loss = model.loss(features, masks, labels, names)
     assert torch.allclose(loss, F.cross_entropy(logits, labels) + 4.0 * local, atol=1e-5)
     assert loss > F.cross_entropy(logits, labels) + 1.0
-
-
-def test_loss_without_class_indices_is_a_one_line_error():
-    model = CoOp(backbone="test-tiny", image_size=64)
-    features = model.frozen_features(torch.randn(2, 3, 64, 64))
-    with pytest.raises(ZsadError, match="class-specific"):
-        model.loss(features, torch.zeros(2, 64, 64), torch.tensor([0, 1]))
 
 
 def _synthetic(model: CoOp, classes: list[str], defects: tuple[str, ...] | None = None) -> AnomalyDataset:
@@ -214,17 +205,17 @@ def test_training_lowers_the_loss_and_helps_on_a_held_out_class():
     model = CoOp(backbone="test-tiny", image_size=64)
     train_set = _synthetic(model, ["dots", "stripes", "weave"])
     held_out = _synthetic(model, ["checker"])
-    protocol = default.with_eval_size(64)
+    protocol = default.with_overrides(eval_size=64)
     before = zsad_bench.evaluate(model, held_out, protocol, progress=False).mean["image_auroc"]
     report = fit(model, train_set, TrainConfig(epochs=15, batch_size=8, seed=111))
     after = zsad_bench.evaluate(model, held_out, protocol, progress=False).mean["image_auroc"]
-    assert model.training_prompt_names == ["dots", "stripes", "weave"]
+    assert report.classes == ["dots", "stripes", "weave"] and not hasattr(model, "training_prompt_names")
     assert report.epoch_losses[-1] < report.epoch_losses[0] - 0.03
     assert after > before + 0.15
 
 
 def test_feature_cache_trains_exactly_like_recomputing_features():
-    # class_index travels through both paths of the loop (cached features and per-batch features)
+    # each image's prompt name travels through both paths of the loop (cached and per-batch features)
     runs = []
     for cached in (True, False):
         torch.manual_seed(0)

@@ -95,28 +95,34 @@ def test_text_prototypes_follow_the_averaging_choice(winclip, monkeypatch, avera
     seen = []
     fake = torch.randn(147 + 84, 32, generator=torch.Generator().manual_seed(0))
     fake = fake * torch.linspace(0.5, 3.0, 147 + 84)[:, None]  # unequal norms: the two averages differ
+    tokenizer = winclip.backbone.tokenizer
 
-    def encode_text(texts):
-        seen.append(list(texts))
-        return fake
+    def encode_text(token_ids):  # open_clip's text tower, faked: the next rows of ``fake``
+        start = sum(len(s) for s in seen)
+        seen.append(token_ids.tolist())
+        return fake[start : start + len(token_ids)]
 
-    monkeypatch.setattr(winclip.backbone, "encode_text", encode_text)
+    monkeypatch.setattr(winclip.backbone.model, "encode_text", encode_text)
     monkeypatch.setattr(winclip, "text_average", average)
-    monkeypatch.setattr(winclip, "_text_cache", {})
+    winclip.prototype_cache.clear()
     expected = []
     for group in (fake[:147], fake[147:]):
         group = F.normalize(group, dim=-1) if average == "normalized" else group
         expected.append(F.normalize(group.mean(0), dim=-1))
-    got = winclip.text_prototypes(["vial", "vial"])
-    normal, anomalous = winclip.prompts("vial")
-    assert seen == [normal + anomalous]
-    assert got.shape == (2, 2, 32)
-    assert torch.allclose(got[1], torch.stack(expected), atol=1e-6)
-    other = F.normalize(fake[:147], dim=-1) if average == "raw" else fake[:147]
-    assert not torch.allclose(got[0, 0], F.normalize(other.mean(0), dim=-1), atol=1e-3)
-    cached = winclip._text_cache["vial"]
-    winclip.text_prototypes(["vial"])
-    assert winclip._text_cache["vial"] is cached and len(seen) == 1  # encoded once per class name
+    try:
+        got = winclip.text_prototypes(["vial", "vial"])
+        normal, anomalous = winclip.prompts("vial")
+        # one forward per state group (147 and 84 prompts), in the order of the prompts
+        assert seen == [tokenizer(normal).tolist(), tokenizer(anomalous).tolist()]
+        assert got.shape == (2, 2, 32)
+        assert torch.allclose(got[1], torch.stack(expected), atol=1e-6)
+        other = F.normalize(fake[:147], dim=-1) if average == "raw" else fake[:147]
+        assert not torch.allclose(got[0, 0], F.normalize(other.mean(0), dim=-1), atol=1e-3)
+        cached = winclip.prototype_cache["vial"]
+        winclip.text_prototypes(["vial"])
+        assert winclip.prototype_cache["vial"] is cached and len(seen) == 2  # encoded once per class name
+    finally:
+        winclip.prototype_cache.clear()  # the module-scoped fixture must not keep the fake prototypes
 
 
 def test_text_is_encoded_by_the_clip_text_tower(winclip):
@@ -320,12 +326,16 @@ def test_config_records_options_and_random_weights(winclip):
 
 
 def test_bad_options_are_explained():
-    with pytest.raises(ZsadError, match=r"scales \[2, 9\]"):
+    scales = r"scales of model 'winclip' must be window sizes in 1\.\.8 .*got 2,9"
+    with pytest.raises(ZsadError, match=scales):
         WinCLIP(backbone="test-tiny", image_size=64, scales=(2, 9))
-    with pytest.raises(ZsadError, match="prompts 'vand'"):
+    prompts = "option prompts of model 'winclip' must be one of anomalib, got 'vand'"
+    with pytest.raises(ZsadError, match=prompts):
         WinCLIP(backbone="test-tiny", prompts="vand")
-    with pytest.raises(ZsadError, match="text_average"):
+    with pytest.raises(ZsadError, match=r"text_average .* must be one of raw, normalized"):
         WinCLIP(backbone="test-tiny", text_average="median")
+    with pytest.raises(ZsadError, match=r"temperature .* must be a number \(> 0\), got 0"):
+        WinCLIP(backbone="test-tiny", temperature=0)
 
 
 def test_transform_squashes_to_input_size(small):

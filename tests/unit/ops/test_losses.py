@@ -1,3 +1,5 @@
+"""The focal, dice and glocal losses (AnomalyCLIP, APRIL-GAN, CoOp) against hand-worked tiny cases."""
+
 import math
 
 import pytest
@@ -38,3 +40,25 @@ def test_glocal_loss_is_ce_plus_lambda_times_local():
     assert glocal_loss(logits, labels, maps, masks, lam=4.0).item() == pytest.approx(
         expected.item(), rel=1e-6
     )
+
+
+def test_focal_loss_without_focusing_is_the_smoothed_cross_entropy():
+    probs = torch.tensor([[[[0.9]], [[0.1]]], [[[0.4]], [[0.6]]]])  # (2, 2, 1, 1)
+    target = torch.tensor([[[0]], [[1]]])
+    lo, hi = 1e-5, 1 - 1e-5
+    pts = [hi * 0.9 + lo * 0.1 + 1e-5, lo * 0.4 + hi * 0.6 + 1e-5]
+    expected = -(math.log(pts[0]) + math.log(pts[1])) / 2
+    assert focal_loss(probs, target, gamma=0.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_glocal_loss_on_one_image_of_one_pixel_by_hand():
+    logits = torch.tensor([[0.0, 0.0]])  # CE = log 2 whatever the label
+    labels = torch.tensor([1])
+    probs = torch.tensor([[[[0.25]], [[0.75]]]])  # (1, 2, 1, 1): p(normal) 0.25, p(anomalous) 0.75
+    masks = torch.tensor([[[1.0]]])
+    pt = 1e-5 * 0.25 + (1 - 1e-5) * 0.75 + 1e-5
+    focal = -((1 - pt) ** 2) * math.log(pt)
+    dice_anomalous = 1 - (2 * 0.75 + 1) / (0.75 + 1 + 1)
+    dice_normal = 1 - (0 + 1) / (0.25 + 0 + 1)
+    expected = math.log(2) + 4 * (focal + dice_anomalous + dice_normal)
+    assert glocal_loss(logits, labels, [probs], masks).item() == pytest.approx(expected, rel=1e-6)
