@@ -19,7 +19,7 @@ __all__ = [
     "check_label_shape",
     "check_no_nan",
     "check_scores",
-    "held",
+    "stored",
     "upcast_scores",
 ]
 
@@ -37,17 +37,14 @@ def _as_tensor(x: Any) -> Tensor:
     return torch.as_tensor(np.asarray(x))
 
 
-def held(x: Any) -> Tensor:
+def stored(x: Any) -> Tensor:
     """What an accumulator stores for an input until ``compute``: a tensor as passed, by reference (detached
-    if it requires grad), anything else copied into a new tensor. A numpy array's memory can change without
-    torch's in-place counter (``Tensor._version``) seeing it, so only a copy of it can be relied on; an
-    inference tensor has no counter at all, so it is copied too (outside inference mode, so the copy has one).
+    if it requires grad, so no autograd graph is kept alive), anything else copied into a new tensor. A numpy
+    array or list is copied because its memory stays the caller's, who may well overwrite it with numpy code
+    that no torch user would think of as "modifying a tensor in place".
     """
     if not isinstance(x, Tensor):
         return torch.as_tensor(np.array(x, copy=True))
-    if x.is_inference():
-        with torch.inference_mode(False):
-            return x.clone()
     return x.detach() if x.requires_grad else x
 
 

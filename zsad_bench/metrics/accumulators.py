@@ -3,8 +3,8 @@
 Exact metrics need every score of the class at ``compute`` time (one sort), so the state is the scores
 themselves, kept on the device they arrive on, one chunk per ``update`` (``cat`` state, see
 ``metrics.state``). ``update`` stores the tensors it is given by reference, after attribute checks only;
-label values, dtype conversions and NaN are checked by ``compute``, once, and so is that no input was
-modified in place since (reuse a buffer only by passing ``buffer.clone()``). ``merge`` concatenates
+label values, dtype conversions and NaN are checked by ``compute``, once. So a caller must not modify a
+tensor in place after passing it (a reused buffer is passed as ``buffer.clone()``). ``merge`` concatenates
 states, which makes a multi-GPU reduction a gather plus merges; the result equals feeding one accumulator
 everything. ``compute`` returns result-file keys (``image_auroc``, ``pixel_aupro``: the metric table's
 ``key``).
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zsad_bench.metrics._inputs import binary_labels, check_label_shape, check_scores, held, upcast_scores
+from zsad_bench.metrics._inputs import binary_labels, check_label_shape, check_scores, stored, upcast_scores
 from zsad_bench.metrics.aupro import check_aupro_variant
 from zsad_bench.metrics.image import image_metrics_from_tensors
 from zsad_bench.metrics.pixel import NO_MASKS, check_fpr_limit, pixel_metrics_from_regions
@@ -30,50 +30,64 @@ from zsad_bench.metrics.table import result_keys
 
 __all__ = ["ImageAccumulator", "PixelAccumulator", "check_masks_consistent"]
 
-_PLAIN = frozenset({torch.float32, torch.float64, torch.bool})  # dtypes that need no check at update
+# Score dtypes that need no check at update and that ``compute`` keeps: cat promotes float32 with float64
+# to float64, as converting each chunk first would, so ``compute`` need not look at every chunk's dtype.
+_FLOATS = frozenset({torch.float32, torch.float64})
 
 
 class ImageAccumulator(Accumulator):
     """Image scores and labels of one class -> ``image_auroc``, ``image_ap``, ``image_f1_max``.
 
     ``update(scores (B,), labels (B,))`` checks dims, shapes and dtypes and appends the two tensors as
-    given (by reference: no copy, no kernel), so 32-image updates cost about what one call does. The first
-    ``compute`` (or ``tensors``) concatenates them once, upcasts half/integer scores (float32/float64 are
-    kept), checks that labels are bool or 0/1 and that no score is NaN. Memory: the tensors passed (5 B per
-    image for float32 scores and bool labels, 12 B with int64 labels), then the concatenation.
+    given (by reference: no copy, no kernel), so 32-image updates cost little more than one call does. The
+    first ``compute`` (or ``tensors``) concatenates them once, upcasts half/integer scores (float32/float64
+    are kept), checks that labels are bool or 0/1 and that no score is NaN. Do not modify a tensor in place
+    after passing it: ``compute`` would see the new values (pass ``t.clone()`` to reuse a buffer).
+    Memory: the tensors passed (5 B per image for float32 scores and bool labels, 12 B with int64 labels),
+    then the concatenation.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.scores: list[Tensor]
         self.labels: list[Tensor]
-        self.add_state("scores", [], "cat", held=True)
-        self.add_state("labels", [], "cat", held=True)
+        self.converted_updates: int  # updates with scores that ``compute`` converts (not float32/float64)
+        self.add_state("scores", [], "cat")
+        self.add_state("labels", [], "cat")
+        self.add_state("converted_updates", 0, "sum")
 
     def update(self, scores: Tensor | Any, labels: Tensor | Any) -> None:
         """Add a batch. scores: (B,) real. labels: (B,) bool or 0/1, True = anomalous. Both are kept by
         reference until ``compute``: do not modify them in place afterwards (pass a clone)."""
-        # The hot path of the evaluation loop (one call per batch and class): attribute reads only.
-        s = scores if type(scores) is Tensor and not scores.requires_grad else held(scores)
-        y = labels if type(labels) is Tensor and not labels.requires_grad else held(labels)
-        if s.ndim != 1 or s.dtype not in _PLAIN:
+        # The hot path of the evaluation loop (one call per batch and class), which 32-score updates must
+        # keep within 1.5x of one call (benchmarks/metrics.py, section 4): plain tensors take five tensor
+        # attribute reads and two appends, no Python call. A tensor attribute costs ~50 ns; is_inference()
+        # (~75 ns) and len(tensor) (~270 ns) would cost more, so neither is used. Anything unusual goes
+        # through ``stored`` and the checks. Inference tensors are kept like any other (compute's result
+        # is an ordinary tensor, see ``Accumulator.concatenated``).
+        s, y = scores, labels
+        if type(s) is not Tensor or s.requires_grad:
+            s = stored(s)
+        if type(y) is not Tensor or y.requires_grad:
+            y = stored(y)
+        shape = s.shape
+        if len(shape) != 1 or s.dtype not in _FLOATS:
             check_scores(s, "scores", ndim=1)
-        if y.shape != s.shape:
-            check_label_shape(y, "labels", s.shape)
-        try:
-            s._version, y._version  # noqa: B018
-        except RuntimeError:  # an inference tensor has no in-place counter: hold a copy of it instead
-            s, y = held(s), held(y)
-        self.hold("scores", s)
-        self.hold("labels", y)
+            self.converted_updates += 1
+        if y.shape != shape:
+            check_label_shape(y, "labels", shape)
+        self.scores.append(s)
+        self.labels.append(y)
 
     def tensors(self) -> tuple[Tensor, Tensor]:
         """All scores (N,) (float32/float64) and bool labels (N,) on the scores' device, in arrival
-        order. Raises ValueError for labels other than 0/1, or an input modified since its update."""
+        order. Raises ValueError for labels other than 0/1."""
         if not self.scores:
             return torch.zeros(0), torch.zeros(0, dtype=torch.bool)
-        scores = self.concatenated("scores", upcast_scores)
-        labels = self.concatenated("labels", partial(binary_labels, name="labels"))
+        scores = self.concatenated("scores", upcast_scores, mixed_dtypes=self.converted_updates > 0)
+        # Labels never need converting one by one: 0 and 1 survive every promotion cat makes, and no other
+        # value becomes 0 or 1 by one (ints round monotonically to floats, floats only widen).
+        labels = self.concatenated("labels", partial(binary_labels, name="labels"), mixed_dtypes=False)
         if labels.device != scores.device:
             labels = labels.to(scores.device)
             self.labels = [labels]
@@ -104,8 +118,8 @@ class PixelAccumulator(Accumulator):
     8-connected regions numbered from 1 within the batch; ``compute`` shifts every batch's ids past those
     of the batches before it (merged shards included), so ids are unique, and derives the PRO weights
     1/(|r|·R) from the region sizes. H and W may differ between batches (pixels are pooled). Maps (and
-    already labelled ids) are kept by reference, as ``ImageAccumulator`` keeps scores: ``compute`` upcasts
-    half maps, checks for NaN and that nothing passed was modified in place since.
+    already labelled ids) are kept by reference, as ``ImageAccumulator`` keeps scores (do not modify them
+    in place afterwards): ``compute`` upcasts half maps and checks for NaN.
 
     Memory: 8 B per pixel stored on the maps' device (4 float32 score + 4 int32 region id; 6 B for half
     maps until ``compute`` upcasts them, 12 B for float64 maps); ``compute`` needs ≈ 40–60 B/px more for a
@@ -125,8 +139,8 @@ class PixelAccumulator(Accumulator):
         self.n_images: int
         self.masked_updates: int
         self.maskless_updates: int
-        self.add_state("scores", [], "cat", held=True)
-        self.add_state("regions", [], "cat", held=True)
+        self.add_state("scores", [], "cat")
+        self.add_state("regions", [], "cat")
         self.add_state("region_counts", [], "cat")
         self.add_state("n_images", 0, "sum")
         self.add_state("masked_updates", 0, "sum")
@@ -136,7 +150,7 @@ class PixelAccumulator(Accumulator):
         """Add a batch. maps: (B, H, W) real. masks: (B, H, W) bool (non-zero = anomalous), the same
         already labelled (``LabelledMasks``), or None. Maps and labelled ids are kept by reference until
         ``compute``: do not modify them in place afterwards (pass a clone)."""
-        scores = check_scores(held(maps), "maps", ndim=3)
+        scores = check_scores(stored(maps), "maps", ndim=3)
         if masks is None:
             check_masks_consistent(self.masked_updates, 1)
             self.maskless_updates += 1
@@ -144,12 +158,11 @@ class PixelAccumulator(Accumulator):
             return
         check_masks_consistent(1, self.maskless_updates)
         regions, n_new = labelled(masks, scores.shape)  # raw masks: labelled here, into a new tensor
-        regions = held(regions.to(scores.device).reshape(-1))
+        regions = stored(regions.to(scores.device).reshape(-1))
         self.masked_updates += 1
         self.n_images += scores.shape[0]
-        scores = scores.reshape(-1)  # a view (sharing the in-place counter) unless maps is strided
-        self.hold("scores", scores)
-        self.hold("regions", regions)
+        self.scores.append(scores.reshape(-1))  # a view of the maps unless they are strided
+        self.regions.append(regions)
         self.region_counts.append(n_new)
 
     def check(self) -> None:
@@ -194,7 +207,6 @@ class PixelAccumulator(Accumulator):
                     part.copy_(chunk)
                 start += chunk.numel()
             self.regions, self.region_counts = [out], [self.n_regions]
-            self._noted()  # right after ``concatenated`` checked the held chunks
         return self.regions[0]
 
 

@@ -13,12 +13,11 @@ combine, one of
 
 ``settings`` names the attributes two shards must agree on to be merged (an FPR limit, histogram bins).
 
-``update`` is append-only and keeps the caller's tensors by reference, never a copy (``hold``): it does
-only Python-level checks (dims, shape, dtype), and everything that launches a kernel (value checks, dtype
-conversion, NaN checks) runs once, on the concatenated state. What a caller does to a tensor after passing
-it is caught through torch's in-place counter (``Tensor._version``): ``compute`` (and ``to``, ``merge``)
-raise ``ValueError`` if a held tensor, or any view of its memory, was modified in place since ``update``.
-A caller that reuses a buffer passes ``buffer.clone()``.
+``update`` is append-only and keeps the caller's tensors by reference, never a copy: it does only
+Python-level checks (dims, shape, dtype), and everything that launches a kernel (value checks, dtype
+conversion, NaN checks) runs once, on the concatenated state. As in torchmetrics, the caller must
+therefore not modify a tensor in place after passing it to ``update`` (nothing detects it: ``compute``
+would see the new values); a caller that reuses a buffer passes ``buffer.clone()``.
 """
 
 from __future__ import annotations
@@ -39,9 +38,8 @@ class Accumulator:
     """Base of the metric accumulators: declared state with generic ``to`` / ``merge`` / ``reset``.
 
     A subclass calls ``add_state`` in ``__init__`` for every piece of state, makes ``update`` check
-    attributes, append (``cat``) and ``hold`` what it appended that the caller still owns, or add
-    (``accumulate``), and ``compute`` call a pure function on the ``concatenated`` state. ``check`` is a
-    hook for invariants a merge could break.
+    attributes and append (``cat``) or add (``accumulate``), and ``compute`` call a pure function on the
+    ``concatenated`` state. ``check`` is a hook for invariants a merge could break.
     """
 
     settings: tuple[str, ...] = ()
@@ -49,15 +47,10 @@ class Accumulator:
     def __init__(self) -> None:
         self._reductions: dict[str, Reduction] = {}
         self._defaults: dict[str, Any] = {}
-        # Per ``held`` state: the in-place counter of each chunk when it was appended (or last checked).
-        self._versions: dict[str, list[int]] = {}
 
-    def add_state(self, name: str, default: Any, reduce: Reduction, *, held: bool = False) -> None:
+    def add_state(self, name: str, default: Any, reduce: Reduction) -> None:
         """Declare ``name``: ``cat`` with default ``[]``; ``sum`` with a number, a tensor or ``None``;
-        ``merge`` with an accumulator (its current state is the default ``reset`` returns to: empty).
-        A ``held`` ``cat`` state keeps tensors the caller still owns: its chunks are added with ``hold``."""
-        if held and reduce != "cat":
-            raise ValueError(f"state {name!r}: only a 'cat' state can be held")
+        ``merge`` with an accumulator (its current state is the default ``reset`` returns to: empty)."""
         if reduce == "cat" and default != []:
             raise ValueError(f"state {name!r}: a 'cat' state starts as [], got {default!r}")
         if reduce == "sum" and not (default is None or isinstance(default, (int, float, Tensor))):
@@ -69,8 +62,6 @@ class Accumulator:
         self._reductions[name] = reduce
         self._defaults[name] = default.clone() if isinstance(default, Tensor) else default
         setattr(self, name, self._initial(name))
-        if held:
-            self._versions[name] = []
 
     def _initial(self, name: str) -> Any:
         default = self._defaults[name]
@@ -80,41 +71,8 @@ class Accumulator:
             return default.clone()
         return default  # numbers and None are immutable; a child accumulator is reset in place
 
-    def hold(self, name: str, chunk: Tensor) -> None:
-        """Append ``chunk``, which the caller still owns, to the ``held`` state ``name``, noting its in-place
-        counter. Raises RuntimeError, appending nothing, for an inference tensor (it has no counter:
-        ``_inputs.held`` copies one first)."""
-        version = chunk._version
-        getattr(self, name).append(chunk)
-        self._versions[name].append(version)
-
-    def check_unmodified(self) -> None:
-        """Raise ValueError if a tensor passed to ``update`` was modified in place since."""
-        for name, versions in self._versions.items():
-            if [chunk._version for chunk in getattr(self, name)] != versions:
-                raise ValueError(
-                    f"{type(self).__name__}: a tensor passed to update() was modified in place afterwards; "
-                    "pass a copy (t.clone()) if you reuse buffers"
-                )
-
-    def _noted(self) -> None:
-        """Take the counters of the held states' chunks as they are now: called right after a check, when
-        chunks were replaced (concatenated, moved, merged)."""
-        for name in self._versions:
-            self._versions[name] = [chunk._version for chunk in getattr(self, name)]
-
-    def __getstate__(self) -> dict[str, Any]:
-        self.check_unmodified()  # what is sent to another rank must be what was passed
-        return self.__dict__.copy()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._noted()  # unpickled tensors are new ones, with in-place counters of their own
-
     def reset(self: Self) -> Self:
         """Forget everything seen; the settings stay. Returns ``self``."""
-        for name in self._versions:
-            self._versions[name] = []
         for name, reduce in self._reductions.items():
             if reduce == "merge":
                 getattr(self, name).reset()
@@ -124,7 +82,6 @@ class Accumulator:
 
     def to(self: Self, device: torch.device | str) -> Self:
         """Move every stored tensor to ``device`` (e.g. to the CPU before sending it to another rank)."""
-        self.check_unmodified()
         for name, reduce in self._reductions.items():
             value = getattr(self, name)
             if reduce == "cat":
@@ -133,7 +90,6 @@ class Accumulator:
                 value.to(device)
             else:
                 setattr(self, name, _moved(value, device))
-        self._noted()
         return self
 
     def merge(self: Self, other: Self) -> Self:
@@ -147,8 +103,6 @@ class Accumulator:
                 raise ValueError(
                     f"cannot merge {type(self).__name__}s with {setting} {mine!r} and {theirs!r}"
                 )
-        self.check_unmodified()
-        other.check_unmodified()
         for name, reduce in self._reductions.items():
             mine, theirs = getattr(self, name), getattr(other, name)
             if reduce == "cat":
@@ -157,7 +111,6 @@ class Accumulator:
                 mine.merge(theirs)
             else:
                 setattr(self, name, _added(mine, theirs))
-        self._noted()
         self.check()
         return self
 
@@ -165,17 +118,22 @@ class Accumulator:
         """Add ``value`` to the ``sum`` state ``name`` (on the device the state already lives on)."""
         setattr(self, name, _added(getattr(self, name), value))
 
-    def concatenated(self, name: str, convert: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    def concatenated(
+        self, name: str, convert: Callable[[Tensor], Tensor] | None = None, *, mixed_dtypes: bool = True
+    ) -> Tensor:
         """The ``cat`` state ``name`` as one tensor on its first chunk's device, passed through ``convert``
         (a dtype conversion, a value check) if given; kept as the only chunk, so a second ``compute``
-        neither copies nor converts again. Needs at least one chunk. Raises if a held input was modified.
+        neither copies nor converts again. Always an ordinary tensor, even when the chunks are inference
+        tensors (``update`` keeps those by reference too). Needs at least one chunk.
+
+        With ``mixed_dtypes`` (the default), chunks of different dtypes are converted one by one before
+        ``cat``, as each update would have converted its own: cat's type promotion can differ (int64 with
+        float32 gives float32, not float64). A caller that knows this cannot matter for its chunks passes
+        False, which saves a pass over every chunk (thousands of them after many small updates).
         """
-        self.check_unmodified()
         chunks = getattr(self, name)
         if len(chunks) > 1:
-            if convert is not None and len({chunk.dtype for chunk in chunks}) > 1:
-                # as each update would have converted its own: cat's type promotion can differ
-                # (int64 with float32 gives float32, not float64)
+            if convert is not None and mixed_dtypes and len({chunk.dtype for chunk in chunks}) > 1:
                 chunks = [convert(chunk) for chunk in chunks]
             try:
                 whole = torch.cat(chunks)
@@ -183,10 +141,13 @@ class Accumulator:
                 whole = torch.cat([chunk.to(chunks[0].device) for chunk in chunks])
         else:
             whole = chunks[0]
-        setattr(self, name, [whole if convert is None else convert(whole)])
-        if name in self._versions:
-            self._versions[name] = [getattr(self, name)[0]._version]
-        return getattr(self, name)[0]
+        if convert is not None:
+            whole = convert(whole)
+        if whole.is_inference():  # a chunk made under torch.inference_mode, kept as given
+            with torch.inference_mode(False):
+                whole = whole.clone()  # an ordinary tensor, which in-place ops accept outside that mode
+        setattr(self, name, [whole])
+        return whole
 
     def check(self) -> None:
         """Raise ValueError if the state is inconsistent; called after every merge."""

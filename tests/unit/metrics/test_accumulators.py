@@ -82,15 +82,12 @@ def test_image_missing_levels() -> None:
     assert set(result.reasons.values()) == {"class has no anomalous images"}
 
 
-def test_image_update_keeps_references_and_catches_later_in_place_changes() -> None:
+def test_image_update_stores_the_tensors_passed_without_a_copy() -> None:
     scores, labels = torch.tensor([0.1, 0.9]), torch.tensor([False, True])
     acc = ImageAccumulator()
     acc.update(scores, labels)
     assert acc.scores[0] is scores and acc.labels[0] is labels  # no copy at update
-    scores.fill_(0.5)  # the caller reuses its buffer without cloning
-    with pytest.raises(ValueError, match=r"ImageAccumulator: a tensor passed to update\(\) was modified"):
-        acc.compute()
-    # the documented way: pass a clone, then reuse the buffer freely
+    # the documented way to reuse a buffer: pass a clone, then the buffer is the caller's again
     buffer, acc = torch.tensor([0.1, 0.9]), ImageAccumulator()
     acc.update(buffer.clone(), labels.clone())
     buffer.fill_(0.5)
@@ -98,16 +95,19 @@ def test_image_update_keeps_references_and_catches_later_in_place_changes() -> N
     assert acc.compute()["image_auroc"] == 1.0
 
 
-def test_image_in_place_change_is_caught_in_merge_and_to_too() -> None:
+def test_image_slices_stay_views_and_merge_keeps_the_chunks() -> None:
     scores = torch.tensor([0.1, 0.9, 0.3, 0.7])
+    labels = torch.tensor([False, True, False, True])
     first, second = ImageAccumulator(), ImageAccumulator()
-    first.update(scores[:2], torch.tensor([0, 1]))
-    second.update(scores[2:], torch.tensor([0, 1]))
-    scores[0] = 1.0  # a view shares its base's in-place counter: every slice of ``scores`` is changed
-    with pytest.raises(ValueError, match="modified in place"):
-        first.merge(second)
-    with pytest.raises(ValueError, match="modified in place"):
-        second.to("cpu")
+    first.update(scores[:2], labels[:2])
+    second.update(scores[2:], labels[2:])
+    assert second.scores[0].data_ptr() == scores.data_ptr() + 2 * scores.element_size()  # same memory
+    first.merge(second)
+    assert first.scores[1] is second.scores[0] and len(second.scores) == 1
+    assert first.to("cpu").scores[1] is second.scores[0]  # already there: .to keeps the tensor
+    whole = ImageAccumulator()
+    whole.update(scores, labels)
+    assert first.compute() == whole.compute()
 
 
 def test_image_label_values_and_nan_are_checked_at_compute() -> None:
@@ -140,19 +140,36 @@ def test_image_mixed_dtypes_convert_as_each_update_would() -> None:
     assert acc.compute() == image_metrics(scores, labels).renamed(IMAGE)
 
 
-def test_image_inputs_without_an_in_place_counter_are_copied() -> None:
-    scores = np.array([0.1, 0.9], dtype=np.float32)  # numpy writes are invisible to torch
+def test_image_float32_with_float64_and_bool_scores_give_what_each_update_would() -> None:
+    # float32 and float64 take the fast path, which compute concatenates without converting one by one
+    acc = ImageAccumulator()
+    acc.update(torch.tensor([0.5, 0.25], dtype=torch.float32), torch.tensor([1, 0]))
+    acc.update(torch.tensor([0.1, 0.75], dtype=torch.float64), torch.tensor([0.0, 1.0]))
+    assert acc.converted_updates == 0
+    scores, _ = acc.tensors()
+    assert scores.dtype == torch.float64 and scores.tolist() == [0.5, 0.25, 0.1, 0.75]
+    # bool scores are converted (to float64, as alone): the chunks are then converted one by one
+    acc.update(torch.tensor([True, False]), torch.tensor([True, False]))
+    assert acc.converted_updates == 1
+    assert acc.tensors()[0].dtype == torch.float64 and acc.compute()["image_auroc"] == 1.0
+
+
+def test_image_numpy_inputs_are_copied_and_inference_tensors_kept() -> None:
+    scores = np.array([0.1, 0.9], dtype=np.float32)  # numpy memory stays the caller's: copied
     acc = ImageAccumulator()
     acc.update(scores, np.array([0, 1]))
     scores[:] = 0.5
     assert acc.compute()["image_auroc"] == 1.0
-    with torch.inference_mode():  # inference tensors have no in-place counter
+    with torch.inference_mode():  # kept by reference like any tensor; compute's result is ordinary
         made = torch.tensor([0.1, 0.9]), torch.tensor([False, True])
     acc = ImageAccumulator()
     acc.update(*made)
-    with torch.inference_mode():
-        made[0].fill_(0.5)
+    assert acc.scores[0] is made[0]
     assert acc.compute()["image_auroc"] == 1.0
+    kept, _ = acc.tensors()
+    assert not kept.is_inference()
+    kept.add_(1.0)  # an in-place op outside inference mode, which an inference tensor would refuse
+    assert made[0].tolist() == pytest.approx([0.1, 0.9])
 
 
 def test_image_update_detaches_tensors_that_require_grad() -> None:
@@ -272,7 +289,7 @@ def test_pixel_merge_needs_the_same_limit() -> None:
         PixelAccumulator(0.3).merge(PixelAccumulator(0.05))
 
 
-def test_pixel_keeps_float32_and_catches_later_in_place_changes() -> None:
+def test_pixel_keeps_float32_and_stores_the_maps_passed() -> None:
     maps = (0.5 + torch.arange(64, dtype=torch.float32) * 2**-20).reshape(1, 8, 8)
     masks = (torch.arange(64) >= 32).reshape(1, 8, 8)
     acc = PixelAccumulator()
@@ -281,12 +298,10 @@ def test_pixel_keeps_float32_and_catches_later_in_place_changes() -> None:
     assert acc.compute()["pixel_auroc"] == 1.0  # float32 kept: 2**-20 steps above 0.5 still rank
     acc = PixelAccumulator()
     acc.update(maps, masks)
-    maps.fill_(1.0)  # the caller reuses its buffer without cloning
-    with pytest.raises(ValueError, match="PixelAccumulator: a tensor passed to update"):
-        acc.compute()
+    assert acc.scores[0].data_ptr() == maps.data_ptr()  # a flat view of the maps passed, no copy
 
 
-def test_pixel_labelled_ids_are_held_and_checked(make_maps: Callable) -> None:
+def test_pixel_labelled_ids_are_kept_by_reference(make_maps: Callable) -> None:
     maps, masks = make_maps(seed=8, n=4, res=16)
     labelled = label_masks(torch.from_numpy(masks))
     acc = PixelAccumulator()
@@ -295,9 +310,7 @@ def test_pixel_labelled_ids_are_held_and_checked(make_maps: Callable) -> None:
     assert acc.compute() == expected
     acc = PixelAccumulator()
     acc.update(torch.from_numpy(maps), labelled)
-    labelled.ids.zero_()
-    with pytest.raises(ValueError, match="modified in place"):
-        acc.compute()
+    assert acc.regions[0].data_ptr() == labelled.ids.data_ptr()
 
 
 def test_pixel_nan_is_caught_at_compute_and_half_maps_upcast_there() -> None:
@@ -310,12 +323,12 @@ def test_pixel_nan_is_caught_at_compute_and_half_maps_upcast_there() -> None:
     half = torch.tensor([[[0.1, 0.9]]], dtype=torch.bfloat16)
     acc = PixelAccumulator()
     acc.update(half, torch.tensor([[[False, True]]]))
-    assert acc.scores[0].dtype == torch.bfloat16  # held as given until compute
+    assert acc.scores[0].dtype == torch.bfloat16  # kept as given until compute
     assert acc.compute()["pixel_auroc"] == 1.0
     assert acc.scores[0].dtype == torch.float32
 
 
-def test_pixel_compute_lets_the_held_inputs_go(make_maps: Callable) -> None:
+def test_pixel_compute_lets_the_inputs_go(make_maps: Callable) -> None:
     maps, masks = make_maps(seed=9, n=4, res=16)
     acc, refs = PixelAccumulator(), []
     for i in range(4):
