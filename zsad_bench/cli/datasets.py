@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -37,6 +37,7 @@ def list_() -> None:
     from zsad_bench._factory import get_dataset_spec
     from zsad_bench.data import data_root, is_prepared
     from zsad_bench.data.manifest import read_info
+    from zsad_bench.errors import ZsadError
     from zsad_bench.registry import DATASETS
 
     root = data_root()
@@ -45,7 +46,10 @@ def list_() -> None:
         spec = get_dataset_spec(entry.name)
         folder = root / spec.id
         if is_prepared(folder):
-            images, state = str(read_info(folder).get("n_samples", "?")), "yes"
+            try:
+                images, state = str(read_info(folder).get("n_samples", "?")), "yes"
+            except ZsadError:  # one damaged dataset must not hide the others
+                images, state = "?", "corrupt: re-run prepare --force"
         else:
             expected = _expected_images(spec)
             images = f"{expected} expected" if expected else "-"
@@ -75,6 +79,7 @@ def info(dataset_id: str) -> None:
     from zsad_bench._factory import get_dataset_spec
     from zsad_bench.data import data_root, is_prepared
     from zsad_bench.data.manifest import read_info
+    from zsad_bench.errors import ZsadError
 
     spec = get_dataset_spec(dataset_id)
     folder = data_root() / spec.id
@@ -95,7 +100,11 @@ def info(dataset_id: str) -> None:
         extra = f" ({source.note})" if source.note else ""
         click.echo(f"source: {source.kind} {source.location}{extra}")
     if is_prepared(folder):
-        record = read_info(folder)
+        try:
+            record = read_info(folder)
+        except ZsadError as exc:  # the facts above are still worth showing
+            click.echo(f"prepared: corrupt ({exc})")
+            return
         click.echo(f"prepared: {folder} ({record.get('n_samples')} images, from {record.get('origin', '?')})")
         for line in record.get("count_differences", []):
             click.echo(f"  count differs: {line}")
@@ -110,17 +119,38 @@ def _report(report: PrepareReport, quiet: bool) -> None:
         click.echo(f"warning: count differs from the expected one: {line}", err=True)
 
 
+def _limit_options(command: Any) -> Any:
+    """``--max-extract-size`` and ``--max-extract-ratio``: what an archive may unpack to (zip bombs)."""
+    command = click.option(
+        "--max-extract-ratio",
+        type=float,
+        help="Refuse an archive that unpacks to more than this many times its size (default 100; "
+        "env ZSAD_MAX_EXTRACT_RATIO).",
+    )(command)
+    return click.option(
+        "--max-extract-size",
+        metavar="SIZE",
+        help="Refuse an archive that unpacks to more than SIZE (bytes, or e.g. 200G; default 64G; "
+        "env ZSAD_MAX_EXTRACT_SIZE).",
+    )(command)
+
+
 @datasets.command("download")
 @click.argument("dataset_id")
 @click.option("--force", is_flag=True, help="Replace a dataset that is already prepared.")
+@_limit_options
 @quiet_option
-def download(dataset_id: str, force: bool, quiet: bool) -> None:
+def download(
+    dataset_id: str, force: bool, max_extract_size: str | None, max_extract_ratio: float | None, quiet: bool
+) -> None:
     """Fetch a dataset from its first working source (resumable, checksummed) and prepare it."""
     from zsad_bench._factory import get_dataset_spec
+    from zsad_bench.data.limits import ExtractLimits
     from zsad_bench.data.prepare import download_dataset
 
     spec = get_dataset_spec(dataset_id)
-    _report(download_dataset(spec, force=force, progress=not quiet), quiet)
+    limits = ExtractLimits.resolve(max_extract_size, max_extract_ratio)
+    _report(download_dataset(spec, force=force, progress=not quiet, limits=limits), quiet)
 
 
 @datasets.command("prepare")
@@ -132,18 +162,33 @@ def download(dataset_id: str, force: bool, quiet: bool) -> None:
     multiple=True,
     type=click.Path(path_type=Path),
     help="The folder an official archive extracts into, the archive itself, or a meta.json "
-    "(repeat for datasets shipped in several archives).",
+    "(repeat for datasets shipped in several archives or folders: they are placed side by side, and "
+    "each must hold some of the dataset's files).",
 )
-@click.option("--link", is_flag=True, help="Symlink the folder instead of copying it (keep it in place).")
+@click.option(
+    "--link", is_flag=True, help="Symlink the folder instead of copying it (keep it in place; not archives)."
+)
 @click.option("--force", is_flag=True, help="Replace a dataset that is already prepared.")
+@_limit_options
 @quiet_option
-def prepare(dataset_id: str, sources: tuple[Path, ...], link: bool, force: bool, quiet: bool) -> None:
+def prepare(
+    dataset_id: str,
+    sources: tuple[Path, ...],
+    link: bool,
+    force: bool,
+    max_extract_size: str | None,
+    max_extract_ratio: float | None,
+    quiet: bool,
+) -> None:
     """Build the manifest of a dataset you already have (folder, archive or AnomalyCLIP meta.json)."""
     from zsad_bench._factory import get_dataset_spec
+    from zsad_bench.data.limits import ExtractLimits
     from zsad_bench.data.prepare import prepare_dataset
 
     spec = get_dataset_spec(dataset_id)
-    _report(prepare_dataset(spec, list(sources), link=link, force=force, progress=not quiet), quiet)
+    limits = ExtractLimits.resolve(max_extract_size, max_extract_ratio)
+    report = prepare_dataset(spec, list(sources), link=link, force=force, progress=not quiet, limits=limits)
+    _report(report, quiet)
 
 
 @datasets.command("verify")

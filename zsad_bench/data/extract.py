@@ -5,6 +5,8 @@ leaves it, a write through an extracted link, and device files or fifos are refu
 naming the member; tarfile's ``data`` filter is applied too where this Python has it, but the checks here
 do not depend on it. Atomic: archives are unpacked into a hidden sibling folder that is renamed to the
 destination only when every archive is complete, so an interrupted extraction never looks finished.
+Bounded: what the archives unpack to is counted before it is written (declared sizes) against a total
+size and a compression ratio (``data.limits``), so a zip bomb is refused in one line.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, NoReturn
 
 from zsad_bench.atomic import atomic_folder
+from zsad_bench.data.limits import Budget, ExtractLimits
 from zsad_bench.errors import ZsadError
 
 __all__ = ["extract", "extract_all"]
@@ -44,27 +47,29 @@ _RAR_HINT = (
 _RAR_TOOLS = ("bsdtar", "unrar", "7z", "7zz")
 
 
-def extract(archive: Path, dest: Path) -> Path:
+def extract(archive: Path, dest: Path, limits: ExtractLimits | None = None) -> Path:
     """Unpack ``archive`` into the new folder ``dest`` (returned); see ``extract_all``."""
-    return extract_all([archive], dest)
+    return extract_all([archive], dest, limits)
 
 
-def extract_all(paths: Sequence[Path], dest: Path) -> Path:
+def extract_all(paths: Sequence[Path], dest: Path, limits: ExtractLimits | None = None) -> Path:
     """Unpack every archive of ``paths`` into the one new folder ``dest`` (returned).
 
     The format comes from the file's first bytes (zip, tar with any compression, rar). For a multi-part
     RAR pass the first volume (``x.part1.rar``) or all of them; later volumes are read through the first.
     ``dest`` must not exist or be an empty folder. Raises ``ZsadError`` naming an unsafe member, a
-    corrupt archive or a missing RAR tool; nothing is left at ``dest`` then.
+    corrupt archive, a missing RAR tool, or a size past ``limits`` (``ExtractLimits.resolve()``: flags,
+    environment, defaults); nothing is left at ``dest`` then.
     """
     dest = Path(dest)
     archives = [(path, _detect(path)) for path in _first_volumes(paths)]  # fail before writing anything
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ZsadError(f"{dest} already exists and is not empty; remove it to extract again")
+    budget = Budget([archive for archive, _ in archives], limits or ExtractLimits.resolve())
     try:
         with atomic_folder(dest, replace=False) as tmp:  # fills an empty folder, never a full one
             for archive, kind in archives:
-                _EXTRACTORS[kind](archive, tmp)
+                _EXTRACTORS[kind](archive, tmp, budget)
                 _verify_tree(archive, tmp)
     except FileExistsError as exc:
         if exc.filename != str(dest):  # from an extractor, not from the move into place
@@ -97,9 +102,11 @@ def _detect(archive: Path) -> str:
     raise ZsadError(f"{archive} is not a zip, tar or rar archive; extract it yourself and use --from FOLDER")
 
 
-def _extract_zip(archive: Path, dest: Path) -> None:
+def _extract_zip(archive: Path, dest: Path, budget: Budget) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():  # zipfile never writes more than a member declares
+                budget.take(archive, 0 if info.is_dir() else info.file_size)
             for info in zf.infolist():
                 rel = _member_path(archive, info.filename)
                 if rel is None:
@@ -128,7 +135,7 @@ def _extract_zip(archive: Path, dest: Path) -> None:
         _corrupt(archive, exc)
 
 
-def _extract_tar(archive: Path, dest: Path) -> None:
+def _extract_tar(archive: Path, dest: Path, budget: Budget) -> None:
     try:
         with tarfile.open(archive, "r:*") as tf:
             for member in tf:  # one pass: a .tar.xz is never decompressed twice
@@ -145,6 +152,8 @@ def _extract_tar(archive: Path, dest: Path) -> None:
                     _check_link(archive, member.name, rel, member.linkname, hard=True)
                 elif not member.isreg():
                     _refuse(archive, member.name, "is a device file, fifo or other special file")
+                else:
+                    budget.take(archive, member.size)  # a tar member holds exactly its declared size
                 tf.extract(member, dest, **_TAR_FILTER)
     except _TAR_FILTER_ERRORS as exc:
         name = getattr(getattr(exc, "tarinfo", None), "name", "?")
@@ -153,13 +162,13 @@ def _extract_tar(archive: Path, dest: Path) -> None:
         _corrupt(archive, exc)
 
 
-def _extract_rar(archive: Path, dest: Path) -> None:
+def _extract_rar(archive: Path, dest: Path, budget: Budget) -> None:
     try:
         import rarfile
     except ImportError:
         rarfile = None
     if rarfile is not None:
-        _extract_rar_module(rarfile, archive, dest)
+        _extract_rar_module(rarfile, archive, dest, budget)
         return
     tool = next((t for t in _RAR_TOOLS if shutil.which(t)), None)
     if tool is None:
@@ -168,10 +177,18 @@ def _extract_rar(archive: Path, dest: Path) -> None:
     listing, unpack = _rar_commands(tool, exe, archive, dest)
     for name in _tool_listing(tool, _run(listing, archive)):
         _member_path(archive, name)  # link targets are checked on the result by _verify_tree
+    before = _tree_size(dest)
     _run(unpack, archive)
+    # A command-line tool's listing gives no reliable sizes: the result is counted once written (the
+    # atomic folder removes it when a limit is passed).
+    budget.take(archive, _tree_size(dest) - before)
 
 
-_EXTRACTORS: dict[str, Callable[[Path, Path], None]] = {
+def _tree_size(root: Path) -> int:
+    return sum(os.lstat(os.path.join(d, name)).st_size for d, _, names in os.walk(root) for name in names)
+
+
+_EXTRACTORS: dict[str, Callable[[Path, Path, Budget], None]] = {
     "zip": _extract_zip,
     "tar": _extract_tar,
     "rar": _extract_rar,
@@ -181,7 +198,7 @@ _EXTRACTORS: dict[str, Callable[[Path, Path], None]] = {
 # --- RAR -------------------------------------------------------------------------------------------
 
 
-def _extract_rar_module(rarfile: Any, archive: Path, dest: Path) -> None:
+def _extract_rar_module(rarfile: Any, archive: Path, dest: Path, budget: Budget) -> None:
     """Check every member the ``rarfile`` package lists, then let it unpack (through unrar/unar/bsdtar)."""
     unix = getattr(rarfile, "RAR_OS_UNIX", 3)
     try:
@@ -206,6 +223,8 @@ def _extract_rar_module(rarfile: Any, archive: Path, dest: Path) -> None:
                     links.add(rel)
                 elif getattr(info, "host_os", None) == unix and _special(getattr(info, "mode", 0) or 0):
                     _refuse(archive, info.filename, "is a device file, fifo or socket")
+                if not info.is_dir():
+                    budget.take(archive, getattr(info, "file_size", 0) or 0)
             rf.extractall(str(dest))
     except rarfile.RarCannotExec as exc:
         raise ZsadError(_RAR_HINT) from exc

@@ -10,8 +10,6 @@ touches a dataset that was already prepared (unless ``force`` replaces it, again
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,9 +19,18 @@ from typing import Any
 import pandas as pd
 
 from zsad_bench.atomic import atomic_folder
+from zsad_bench.data.limits import ExtractLimits
 from zsad_bench.data.manifest import data_root, is_prepared, validate_manifest, write_manifest
 from zsad_bench.data.meta import rows_from_meta
+from zsad_bench.data.placing import (
+    check_all_used,
+    in_user_terms,
+    place_folder,
+    place_meta_files,
+    place_sources,
+)
 from zsad_bench.data.spec import DatasetSpec
+from zsad_bench.data.staging import prepare_lock
 from zsad_bench.errors import ZsadError
 
 __all__ = [
@@ -57,41 +64,46 @@ def prepare_dataset(
     force: bool = False,
     origin: str = "",
     progress: bool = False,
+    limits: ExtractLimits | None = None,
 ) -> PrepareReport:
     """Build ``root/spec.id`` from ``sources``: folders, archives, or one ``meta.json``.
 
     Folders are copied under ``raw/`` (as hard links when on the same file system), or symlinked there
-    with ``link=True`` (nothing copied; the folder must stay where it is). Archives are extracted there
-    safely. A ``meta.json`` is read instead of the dataset's converter: its paths are relative to its
-    folder, which is then linked or copied.
+    with ``link=True`` (nothing copied; the folder must stay where it is; archives are refused then).
+    Several sources are placed side by side (``data.placing``) and each must give the converter at least
+    one file. Archives are extracted there safely, within ``limits``. A ``meta.json`` is read instead of
+    the dataset's converter: its paths are relative to its folder, whose listed files are copied (or
+    which is linked). Errors name the paths the user gave, never the hidden staging folder.
     """
     root = Path(root) if root is not None else data_root()
     folder = root / spec.id
     if is_prepared(folder) and not force:
         raise ZsadError(f"dataset '{spec.id}' is already prepared in {folder}; pass --force to replace it")
     sources = [Path(s).expanduser() for s in sources]
-    for source in sources:
-        if not source.exists():
-            raise ZsadError(f"{source} does not exist; pass the folder or archive of dataset '{spec.id}'")
-        if source.is_dir() and root.resolve().is_relative_to(source.resolve()):
-            raise ZsadError(
-                f"the data root {root} is inside {source}; point --from at the dataset's own folder "
-                f"(or set ZSAD_DATA elsewhere)"
-            )
+    _check_sources(spec, sources, root, link)
     meta = [s for s in sources if s.is_file() and s.name.endswith(".json")]
-    if meta and len(sources) > 1:
-        raise ZsadError("pass a meta.json alone, not together with other folders or archives")
-
-    with atomic_folder(folder) as staging:
+    with prepare_lock(root, spec.id), atomic_folder(folder) as staging:
         raw = staging / RAW
-        if meta:
-            _place_folder(meta[0].parent, raw, link, progress)
-            table = rows_from_meta(_read_json(meta[0]), spec, raw)
-        else:
-            _place_sources(sources, raw, link, progress)
-            table = spec.convert(raw)
-        table = _under(table, RAW)
-        table = validate_manifest(table, folder=staging)
+        places: list[tuple[Path, Path]] = [(staging, folder)]
+        try:
+            if meta:
+                base = meta[0].parent
+                places.insert(0, (raw, base))
+                table = validate_manifest(rows_from_meta(_read_json(meta[0]), spec, base))  # no ../ paths
+                if link:
+                    place_folder(base, raw, link=True)
+                else:
+                    place_meta_files(base, table, raw, meta[0], progress)
+            else:
+                placed = place_sources(sources, raw, link, progress, limits)
+                places[:0] = [(p.at, p.source) for p in placed]
+                table = spec.convert(raw)
+                check_all_used(table, placed, raw, spec.id)
+            table = _under(table, RAW)
+            table = validate_manifest(table, folder=staging)
+        except ZsadError as exc:
+            in_user_terms(exc, places)
+            raise
         counts = test_counts(table)
         differences = compare_counts(spec, counts)
         write_manifest(
@@ -113,69 +125,46 @@ def prepare_dataset(
     return PrepareReport(folder, len(table), counts, differences)
 
 
+def _check_sources(spec: DatasetSpec, sources: Sequence[Path], root: Path, link: bool) -> None:
+    """Refuse, before anything is written, sources that cannot be placed as asked."""
+    if not sources:
+        raise ZsadError(f"no source given; pass --from with the folder or archive of dataset '{spec.id}'")
+    for source in sources:
+        if not source.exists():
+            raise ZsadError(f"{source} does not exist; pass the folder or archive of dataset '{spec.id}'")
+        if source.is_dir() and root.resolve().is_relative_to(source.resolve()):
+            raise ZsadError(
+                f"the data root {root} is inside {source}; point --from at the dataset's own folder "
+                f"(or set ZSAD_DATA elsewhere)"
+            )
+        if link and source.resolve().is_relative_to((root / spec.id).resolve()):
+            raise ZsadError(
+                f"--link would point into {root / spec.id}, which this prepare replaces; drop --link to copy"
+            )
+    meta = [s for s in sources if s.is_file() and s.name.endswith(".json")]
+    if meta and len(sources) > 1:
+        raise ZsadError("pass a meta.json alone, not together with other folders or archives")
+    archives = [s for s in sources if s.is_file() and not s.name.endswith(".json")]
+    if link and archives:
+        raise ZsadError(
+            f"--link keeps a folder where it is, but {archives[0]} is an archive, which is extracted into "
+            "the data root; drop --link, or extract it yourself and --link the folder"
+        )
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ZsadError(f"{path} is not readable JSON ({exc})") from exc
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ZsadError(f"{path} is not readable JSON ({exc}); pass an AnomalyCLIP meta.json") from exc
+    if not isinstance(meta, dict):
+        raise ZsadError(f"{path} is not an AnomalyCLIP meta.json (not a JSON object)")
+    return meta
 
 
 def _qualified_name(function: Any) -> str:
     """``module:function``, the converter's name as ``dataset.json`` records it."""
     return f"{function.__module__}:{function.__qualname__}"
-
-
-def _place_sources(sources: Sequence[Path], raw: Path, link: bool, progress: bool = False) -> None:
-    from zsad_bench.data.extract import extract
-
-    folders = [s for s in sources if s.is_dir()]
-    archives = [s for s in sources if s.is_file()]
-    if len(folders) == 1 and not archives:
-        _place_folder(folders[0], raw, link, progress)
-        return
-    raw.mkdir()
-    for index, folder in enumerate(folders):
-        _place_folder(folder, raw / f"{index}-{folder.name}", link, progress)
-    for archive in _bar(archives, progress, "extract", "archive"):
-        extract(archive, raw / _archive_stem(archive))
-
-
-def _archive_stem(archive: Path) -> str:
-    name = archive.name
-    for suffix in (".tar.gz", ".tar.xz", ".tar.bz2", ".tgz", ".txz", ".zip", ".tar", ".rar"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)] or "archive"
-    return name
-
-
-def _place_folder(source: Path, target: Path, link: bool, progress: bool = False) -> None:
-    if link:
-        target.symlink_to(source.resolve(), target_is_directory=True)
-        return
-    bar = _bar(None, progress, f"copy {source.name}", "file")
-
-    def copy(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)  # same file system: no second copy of a multi-GB dataset
-        except OSError:
-            shutil.copy2(src, dst)
-        if bar is not None:
-            bar.update()
-
-    try:
-        shutil.copytree(source, target, copy_function=copy, symlinks=True)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _bar(items: Any, enabled: bool, desc: str, unit: str) -> Any:
-    """A progress bar over ``items`` (or a manual counter when ``items`` is None); off when not enabled."""
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit=unit, leave=False)
 
 
 def _under(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -220,7 +209,12 @@ def compare_counts(spec: DatasetSpec, counts: dict[str, tuple[int, int]]) -> lis
 
 # -- downloading ------------------------------------------------------------------------------------
 def download_dataset(
-    spec: DatasetSpec, root: Path | None = None, *, force: bool = False, progress: bool = True
+    spec: DatasetSpec,
+    root: Path | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    limits: ExtractLimits | None = None,
 ) -> PrepareReport:
     """Fetch the first alternative of ``spec.sources`` that works, then prepare from what was fetched.
 
@@ -238,7 +232,7 @@ def download_dataset(
     alternative, paths = fetch_any(spec.sources, cache, dataset_id=spec.id, progress=progress)
     paths = [p for p in paths if not _later_rar_part(p)]
     origin = "; ".join(f"{s.kind}:{s.location}" for s in alternative)
-    return prepare_dataset(spec, paths, root, force=force, origin=origin, progress=progress)
+    return prepare_dataset(spec, paths, root, force=force, origin=origin, progress=progress, limits=limits)
 
 
 def _later_rar_part(path: Path) -> bool:

@@ -26,6 +26,17 @@ SHA = hashlib.sha256(DATA).hexdigest()
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
+@pytest.fixture
+def hub_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Hub as when online: not in offline mode, and the quick reachability request answered."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda *args, **kwargs: None)
+
+
 # --- a local server --------------------------------------------------------------------------------
 
 
@@ -305,6 +316,7 @@ def test_kaggle_sends_basic_auth(
 # --- Hugging Face ----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("hub_reachable")
 def test_hf_file_and_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
 
@@ -331,6 +343,7 @@ def test_hf_file_and_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     ]
 
 
+@pytest.mark.usefixtures("hub_reachable")
 def test_hf_error_names_the_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
 
@@ -345,6 +358,7 @@ def test_hf_error_names_the_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         fetch(Source("hf", "someone/gone", filename="x.zip"), tmp_path, progress=False)
 
 
+@pytest.mark.usefixtures("hub_reachable")
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
@@ -404,6 +418,7 @@ def test_fetch_any_without_sources_says_how_to_prepare(tmp_path: Path) -> None:
         fetch_any([], tmp_path, dataset_id="x")
 
 
+@pytest.mark.usefixtures("hub_reachable")
 def test_fetch_any_lists_every_failure_in_one_line(
     server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

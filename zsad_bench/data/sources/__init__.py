@@ -71,7 +71,7 @@ def fetch_any(
             f"dataset '{dataset_id}' lists no download source; use "
             f"'zsad datasets prepare {dataset_id} --from PATH'"
         )
-    failures = []
+    failures, unreachable = [], []
     for alternative in alternatives(sources):
         paths = []
         for source in alternative:
@@ -80,9 +80,19 @@ def fetch_any(
             except ZsadError as exc:
                 reason = getattr(exc, "reason", None) or clip(str(exc), 80)
                 failures.append(f"{source.kind} {abbrev(source.location)}: {reason}")
+                unreachable.append(bool(getattr(exc, "offline", False)))
                 break
         else:
             return alternative, paths
+    if all(unreachable):
+        # Every transport fails at once without a network (no retries), so this is said within seconds.
+        raise ZsadError(
+            one_line(
+                f"cannot download '{dataset_id}': offline, no source could be reached "
+                f"({'; '.join(failures)}); download it where there is network access and run "
+                f"'zsad datasets prepare {dataset_id} --from PATH'"
+            )
+        )
     raise ZsadError(
         one_line(
             f"could not download '{dataset_id}' ({'; '.join(failures)}); download it yourself and run "

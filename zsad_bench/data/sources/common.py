@@ -25,11 +25,13 @@ CHUNK = 1 << 20
 
 
 class DownloadError(ZsadError):
-    """A source that could not be fetched; ``reason`` is the few words the fallback loop lists for it."""
+    """A source that could not be fetched; ``reason`` is the few words the fallback loop lists for it;
+    ``offline`` is true when its host could not be reached at all (no network, no name resolution)."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, *, offline: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        self.offline = offline
 
 
 def hash_file(path: Path) -> Any:

@@ -168,9 +168,12 @@ def reported(url: str, what: str, hints: Mapping[int, str] | None = None) -> Ite
         ) from exc
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, short reads
         reason = clip(str(getattr(exc, "reason", None) or exc or type(exc).__name__), 80)
+        # URLError is raised before any answer: the host could not be reached (no network, no DNS).
+        unreachable = isinstance(exc, urllib.error.URLError)
         raise DownloadError(
             f"{what}: download from {abbrev(url)} failed ({reason}); run the command again to resume",
-            f"network error ({reason})",
+            f"{'unreachable' if unreachable else 'network error'} ({reason})",
+            offline=unreachable,
         ) from exc
 
 

@@ -2,18 +2,39 @@
 
 Files go to the Hugging Face cache (which resumes and deduplicates on its own), not to the download
 folder; the path returned points there. The Hub's many error types become one ``DownloadError`` line.
+Offline (``HF_HUB_OFFLINE`` set, or one quick request without retries fails to connect) a file is not
+asked for at all: the Hub client would retry it for about half a minute before failing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from zsad_bench.data.sources.common import DownloadError, clip, file_sha256, one_line
 from zsad_bench.data.spec import Source
 
-__all__ = ["fetch"]
+__all__ = ["PROBE_TIMEOUT_S", "fetch", "is_offline_error"]
+
+PROBE_TIMEOUT_S = 5.0  # one request to tell "offline" from "slow"
+# Exception class names meaning "cannot reach the Hub" (by name: they moved between library versions).
+_OFFLINE_KINDS = frozenset(
+    {
+        "OfflineModeIsEnabled",
+        "LocalEntryNotFoundError",
+        "ConnectError",
+        "ConnectTimeout",
+        "ConnectionError",
+        "ProxyError",
+        "NetworkError",
+        "TimeoutException",
+        "gaierror",
+        "TimeoutError",
+    }
+)
 
 
 def fetch(source: Source, dest_dir: Path, progress: bool) -> Path:
@@ -22,6 +43,8 @@ def fetch(source: Source, dest_dir: Path, progress: bool) -> Path:
 
     repo = source.location.strip()
     try:
+        if source.filename:
+            _probe(huggingface_hub, repo, source.filename)
         with _progress(progress):
             if source.filename:
                 got = huggingface_hub.hf_hub_download(
@@ -41,6 +64,36 @@ def fetch(source: Source, dest_dir: Path, progress: bool) -> Path:
     return path
 
 
+def _probe(hub: Any, repo: str, filename: str) -> None:
+    """Raise the Hub's offline error when it cannot be reached; any HTTP answer means it can."""
+    from huggingface_hub import constants
+
+    # The environment too: huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported.
+    if constants.is_offline_mode() or _truthy(os.environ.get("HF_HUB_OFFLINE", "")):
+        raise ConnectionError("HF_HUB_OFFLINE is set")
+    url = hub.hf_hub_url(repo, filename, repo_type="dataset")
+    try:
+        hub.get_hf_file_metadata(url, timeout=PROBE_TIMEOUT_S)
+    except Exception as exc:  # 401, 404, gated...: reachable, let the download say what is wrong
+        if is_offline_error(exc):
+            raise
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def is_offline_error(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or an exception it wraps) says the Hub could not be reached at all."""
+    for _ in range(8):  # the Hub wraps the transport's error, which wraps the socket's
+        if exc is None:
+            return False
+        if {cls.__name__ for cls in type(exc).__mro__} & _OFFLINE_KINDS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @contextlib.contextmanager
 def _progress(progress: bool) -> Iterator[None]:
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
@@ -57,15 +110,18 @@ def _progress(progress: bool) -> Iterator[None]:
 
 def _error(repo: str, filename: str | None, exc: Exception) -> DownloadError:
     kinds = {cls.__name__ for cls in type(exc).__mro__}  # by name: the classes moved between Hub versions
+    offline = False
     if "GatedRepoError" in kinds:
         reason = f"gated: accept its terms on https://huggingface.co/datasets/{repo} and run 'hf auth login'"
     elif "RepositoryNotFoundError" in kinds:
         reason = "repository not found (or private)"
-    elif kinds & {"LocalEntryNotFoundError", "OfflineModeIsEnabled"}:  # before: Local... is an Entry...
-        reason = "offline (HF_HUB_OFFLINE is set or the Hub is unreachable)"
+    elif is_offline_error(exc):  # before EntryNotFound: LocalEntryNotFoundError is one too
+        reason, offline = "offline (HF_HUB_OFFLINE is set or the Hub is unreachable)", True
     elif kinds & {"EntryNotFoundError", "RemoteEntryNotFoundError"}:
-        reason = f"no file '{filename}' in the repository"
+        reason = f"no file '{filename}' in the repository" if filename else "the repository has no such files"
     else:
         reason = clip(f"{type(exc).__name__}: {exc}", 100)
     what = f"{repo}/{filename}" if filename else repo
-    return DownloadError(one_line(f"cannot download Hugging Face dataset {what}: {reason}"), reason)
+    return DownloadError(
+        one_line(f"cannot download Hugging Face dataset {what}: {reason}"), reason, offline=offline
+    )
