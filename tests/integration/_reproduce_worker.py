@@ -5,8 +5,10 @@ test_reproduce.py (two synthetic datasets, AnomalyCLIP trained on each and CLIP)
 """
 
 import dataclasses
+import os
 import sys
 
+import zsad_bench.engine.training as training
 from zsad_bench.cli import main
 from zsad_bench.data.synthetic import SPEC
 from zsad_bench.protocols import Protocol, TrainingPair
@@ -21,6 +23,19 @@ PROTOCOLS.register(
         training=(TrainingPair("synthetic", ("synthetic-b",)), TrainingPair("synthetic-b", ("synthetic",))),
     ),
 )
+_fit = training.fit
+
+
+def fit_and_log_the_rank(*args, **kwargs):
+    """The training loop, and a line naming this rank in OUT.trained (beside OUT), so the test can tell
+    that rank 0 alone trained."""
+    with open(f"{sys.argv[1]}.trained", "a") as log:
+        log.write(f"{os.environ.get('RANK', '0')}\n")
+    return _fit(*args, **kwargs)
+
+
+training.fit = fit_and_log_the_rank  # checkpoint.train_checkpoint imports it when it trains
+
 ARGS = ["reproduce", "tiny-paper", "--models", "anomalyclip,clip", "--backbone", "test-tiny"]
 ARGS += ["--device", "cpu", "-o", "image_size=64", "--epochs", "1", "--batch-size", "1", "--quiet"]
 ARGS += ["--out", sys.argv[1]]

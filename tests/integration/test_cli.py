@@ -150,12 +150,14 @@ def test_run_then_leaderboard_md_and_csv(runner, tmp_path):
         (["datasets", "info", "nope"], "unknown dataset"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_code_2(runner, tmp_path, args, message):
+def test_bad_input_is_one_line_and_exit_code_2(runner, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)  # "--out x" lands here: the refused command must not have made it
     result = runner.invoke(main, args)
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr
-    assert not (tmp_path / "x").exists()
+    assert lines[0].startswith("error: ") and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_run_batch_size_auto_is_recorded(runner, tmp_path):
@@ -181,16 +183,23 @@ def test_run_batch_size_auto_is_recorded(runner, tmp_path):
 
 
 @pytest.mark.parametrize("value", ["0", "big", "-2"])
-def test_bad_batch_size_is_a_usage_error(runner, value):
-    args = ["run", "--model", "clip", "--dataset", "synthetic", "--batch-size", value, "--out", "x"]
+def test_bad_batch_size_is_a_usage_error(runner, tmp_path, value):
+    out = tmp_path / "x"
+    args = ["run", "--model", "clip", "--dataset", "synthetic", "--batch-size", value, "--out", str(out)]
     result = runner.invoke(main, args)
-    assert result.exit_code == 2 and "is not 'auto' or an integer >= 1" in result.stderr
+    assert result.exit_code == 2 and f"batch size '{value}' is not 'auto' or an integer >= 1" in result.stderr
+    assert not out.exists()
 
 
 def test_click_usage_errors_exit_2(runner):
-    assert runner.invoke(main, ["run"]).exit_code == 2
-    assert runner.invoke(main, ["leaderboard", ".", "--format", "xlsx"]).exit_code == 2
-    assert runner.invoke(main, ["nonsense"]).exit_code == 2
+    for args, message in [
+        (["run"], "Missing option '--model'"),
+        (["leaderboard", ".", "--format", "xlsx"], "'xlsx' is not one of"),
+        (["nonsense"], "No such command 'nonsense'"),
+    ]:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2 and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output
 
 
 def test_failed_run_keeps_earlier_results(runner, tmp_path):
@@ -212,10 +221,13 @@ def test_failed_run_keeps_earlier_results(runner, tmp_path):
         "--quiet",
     ]
     assert runner.invoke(main, ok).exit_code == 0
-    before = (out / "clip__synthetic.json").read_bytes()
-    bad = runner.invoke(main, ["run", "--model", "clip,nope", "--dataset", "synthetic", "--out", str(out)])
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # the same run with a typo in the second model: clip must not run again and rewrite its result
+    bad = runner.invoke(main, [*ok[:2], "clip,nope", *ok[3:]])
     assert bad.exit_code == 2
-    assert (out / "clip__synthetic.json").read_bytes() == before
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: unknown model 'nope'; did you mean"), bad.stderr
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_listings(runner):

@@ -72,6 +72,9 @@ def test_torchrun_reproduce_trains_once_and_matches_one_process(tmp_path, sessio
         a = json.loads((one / "results" / name).read_text())
         b = json.loads((two / "results" / name).read_text())
         assert b["timings"]["ranks"] == 2 and a["per_class"] == b["per_class"], name
+    # two trainings (one per auxiliary dataset), each by rank 0 alone, the other rank waiting
+    assert (tmp_path / "one.trained").read_text().split() == ["0", "0"]
+    assert (tmp_path / "two.trained").read_text().split() == ["0", "0"]
     for folder in ("anomalyclip__synthetic", "anomalyclip__synthetic-b"):  # trained once, identically
         weights = [(root / "checkpoints" / folder / "model.safetensors").read_bytes() for root in (one, two)]
         assert weights[0] == weights[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from zsad_bench import __version__
-from zsad_bench.cli._common import ZsadGroup
+from zsad_bench.cli._common import ZsadGroup, accept_quiet_everywhere
 from zsad_bench.cli.datasets import datasets
 from zsad_bench.cli.demo import demo
 from zsad_bench.cli.leaderboard import leaderboard
@@ -27,3 +27,4 @@ def main() -> None:
 
 for command in (demo, models, datasets, train, run, score, leaderboard, reproduce, plot):
     main.add_command(command)
+accept_quiet_everywhere(main)

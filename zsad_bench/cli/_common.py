@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -12,15 +13,70 @@ from zsad_bench.errors import ZsadError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Interrupted(ZsadError):
+    """A command stopped by Ctrl-C, with what to do next: one line on stderr, exit code 130 (the shell's
+    128 + SIGINT), no traceback."""
+
+    exit_code = 130
+    prefix = "interrupted"
+
+
+# What the file system refuses for a path the user gave (an --out that is a file where a folder is needed
+# or the reverse, a full disk, no permission): the user's to fix, so one line like any other bad input.
+REFUSED_BY_FILE_SYSTEM = frozenset(
+    {
+        errno.EEXIST,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+    }
+)
+
+
 class ZsadGroup(click.Group):
-    """A click group whose commands report ``ZsadError`` as ``error: ...`` on stderr, exit code 2."""
+    """A click group whose commands report ``ZsadError`` as ``error: ...`` on stderr, exit code 2, and a
+    path the file system refuses (``REFUSED_BY_FILE_SYSTEM``) the same way. Every file is written through
+    ``zsad_bench.atomic``, so such a refusal leaves no half-written file behind."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ZsadError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"{getattr(exc, 'prefix', 'error')}: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            if exc.errno not in REFUSED_BY_FILE_SYSTEM or not exc.filename:
+                raise
+            path = exc.filename2 or exc.filename  # a rename names its hidden temporary source first
+            click.echo(
+                f"error: cannot write {path} ({exc.strerror}); give a path that is (or can become) "
+                "what the option asks for, with room and permission to write",
+                err=True,
+            )
+            ctx.exit(ZsadError.exit_code)
+
+
+def accept_quiet_everywhere(command: click.Command) -> None:
+    """Give every command under ``command`` a ``-q/--quiet`` flag, as the README promises, so a script
+    can pass it to any command; on a listing (which prints only its result) the flag changes nothing."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_quiet_everywhere(sub)
+        return
+    if any("--quiet" in getattr(p, "opts", ()) for p in command.params):
+        return
+    command.params.append(
+        click.Option(
+            ["--quiet", "-q"],
+            is_flag=True,
+            expose_value=False,
+            help="Accepted by every command; this one prints only its result.",
+        )
+    )
 
 
 class _AutoOrInt(click.ParamType):
@@ -79,11 +135,14 @@ def split_names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def parse_options(pairs: tuple[str, ...], models: Sequence[str] = ()) -> dict[str, str]:
+def parse_options(
+    pairs: tuple[str, ...], models: Sequence[str] = (), backbone: str | None = None
+) -> dict[str, str]:
     """``-o key=value`` pairs -> ``{key: value}``, the values still text.
 
     Each detector converts and checks the text against its declared options (``zsad models info NAME``);
-    with ``models`` that happens here, for each of them, so a bad value fails before any work. Options
+    with ``models`` that happens here, for each of them with ``backbone`` (``--backbone``), so a bad value
+    fails before any work. Options
     with their own flag (``backbone``, ``device``) or set by training (``trained_on``) are refused.
     """
     from zsad_bench.options import settable_by_user
@@ -99,7 +158,7 @@ def parse_options(pairs: tuple[str, ...], models: Sequence[str] = ()) -> dict[st
     if models:
         from zsad_bench._factory import check_options
 
-        check_options(models, options)
+        check_options(models, options, backbone=backbone)
     return options
 
 

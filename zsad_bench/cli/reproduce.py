@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from zsad_bench.atomic import atomic_write
 from zsad_bench.cli._common import batch_options, info, parse_options, quiet_option, split_names
 
 PAPER_MODELS = "anomalyclip,clip,clip-ac,winclip,april-gan,coop"
@@ -47,7 +48,7 @@ def reproduce(
     from zsad_bench.errors import ZsadError
 
     spec = get_protocol(protocol)
-    parsed = parse_options(options, split_names(models))  # a bad -o fails before any unit runs
+    parsed = parse_options(options, split_names(models), backbone)  # a bad -o fails before any unit runs
     units = plan(spec, split_names(models), out)
     if dry_run:
         for unit in units:
@@ -96,8 +97,7 @@ def render(results: Path, out: Path) -> list[Path]:
         except ZsadError:  # a format this version does not render
             continue
         path = out / f"leaderboard.{'tex' if fmt == 'latex' else fmt}"
-        path.write_text(text)
-        written.append(path)
+        written.append(atomic_write(path, text))
     from zsad_bench.report import figures as plots
 
     try:

@@ -6,14 +6,20 @@ from pathlib import Path
 
 import click
 
-from zsad_bench.cli._common import batch_options, parse_options, quiet_option, split_names
+from zsad_bench.cli._common import Interrupted, batch_options, parse_options, quiet_option, split_names
 
 
 @click.command()
 @click.option("--model", "models", required=True, help="Model name(s), comma-separated: clip,clip-ac.")
 @click.option("--dataset", "datasets", required=True, help="Dataset id(s), comma-separated: mvtec-ad,visa.")
 @click.option("--backbone", help="MODEL[:PRETRAINED] overriding each model's default, e.g. test-tiny.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint folder of a trained model.")
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    metavar="[MODEL=]PATH",
+    help="Checkpoint of a trained model, repeatable: MODEL=PATH for each (a bare PATH with one model).",
+)
 @click.option("--protocol", default="default", show_default=True, help="Evaluation protocol.")
 @click.option("--eval-size", type=click.IntRange(min=8), help="Override the protocol's evaluation size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -21,9 +27,7 @@ from zsad_bench.cli._common import batch_options, parse_options, quiet_option, s
 @click.option(
     "--precision",
     type=click.Choice(["auto", "bf16", "fp32"]),
-    default="auto",
-    show_default=True,
-    help="auto = bf16 autocast on GPU, fp32 on CPU.",
+    help="auto = bf16 autocast on GPU, fp32 on CPU [default: the protocol's; anomalyclip-paper: fp32].",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run and of the bootstrap.")
 @click.option(
@@ -70,12 +74,12 @@ def run(
     models: str,
     datasets: str,
     backbone: str | None,
-    checkpoint: Path | None,
+    checkpoints: tuple[str, ...],
     protocol: str,
     eval_size: int | None,
     device: str,
     batch_size: int | str,
-    precision: str,
+    precision: str | None,
     num_workers: int | str,
     seed: int,
     aupro_variant: str | None,
@@ -90,7 +94,7 @@ def run(
     quiet: bool,
 ) -> None:
     """Evaluate each model on each dataset; results go to OUT/<model>__<dataset>.json."""
-    from zsad_bench._factory import get_protocol
+    from zsad_bench._factory import checkpoint_map, get_protocol
     from zsad_bench.engine import EvalConfig
     from zsad_bench.engine.runner import RunRequest, execute
 
@@ -111,10 +115,19 @@ def run(
         out=out,
         evaluation=evaluation,
         backbone=backbone,
-        checkpoint=checkpoint,
-        options=parse_options(options, split_names(models)),
+        checkpoint=checkpoint_map(split_names(models), checkpoints),
+        options=parse_options(options),  # checked in execute, over each checkpoint and with --backbone
         shots=shots,
         cache=cache,
         quiet=quiet,
     )
-    execute(request)
+    try:
+        execute(request)
+    except KeyboardInterrupt:
+        predictions = out / "predictions"
+        kept = (
+            f"classes already finished are cached under {predictions}"
+            if cache
+            else "results written are kept"
+        )
+        raise Interrupted(f"stopped by Ctrl-C; rerun the same command to resume ({kept})") from None

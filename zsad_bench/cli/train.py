@@ -53,7 +53,7 @@ def train(model: str, dataset_id: str, split: str, epochs: int | None, batch_siz
         config,
         epochs=epochs,
         backbone=backbone,
-        options=parse_options(options, [model]),
+        options=parse_options(options, [model], backbone=backbone),
         split=split,
         progress=not quiet,
         log=lambda line: info(line, quiet),

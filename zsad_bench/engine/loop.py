@@ -148,7 +148,7 @@ class _Pass:
         mine = {c: [all_indices[c][i] for i in self.ranks.block(len(all_indices[c]))] for c in classes}
         with_masks = dataset.has_masks
         loader = DataLoader(
-            Subset(dataset, [i for c in classes for i in mine[c]]),
+            _Reporting(Subset(dataset, [i for c in classes for i in mine[c]])),
             batch_size=batch_size,
             shuffle=False,
             num_workers=num_workers,
@@ -171,13 +171,22 @@ class _Pass:
         progress = self.config.progress and self.ranks.main
         desc = f"{self.detector.name} on {dataset_id(dataset) or 'dataset'}"
         for batch in _progress(loader, progress, desc):
+            if isinstance(batch, _LoadFailure):  # raised in the loader, with or without workers
+                raise ZsadError(batch.message)
             images = batch["image"].to(device, non_blocking=True)
             with torch.no_grad(), autocast(device, self.config.precision):
                 prediction, chunk = forward_chunked(
                     self.detector, images, batch["prompt_name"], chunk, split_on_oom=split_on_oom
                 )
-            scores = prediction.image_scores.float()
+            # The accumulators (and the cache on the CPU) keep what they are given by reference until the
+            # class is scored, so they must not get the detector's own tensors: one that writes every batch
+            # into the same output buffer would overwrite the batches before. ``.float()`` of float32 scores
+            # and ``upsample`` of float32 maps already at the evaluation size return those tensors, hence
+            # one copy per batch (not per class or update) where they would.
+            scores = prediction.image_scores.to(torch.float32, copy=True)
             maps = upsample(prediction.anomaly_maps, protocol.eval_size)
+            if maps.untyped_storage().data_ptr() == prediction.anomaly_maps.untyped_storage().data_ptr():
+                maps = maps.clone()
             labels = batch["label"].to(device)
             regions = batch["regions"].to(device, non_blocking=True) if with_masks else None
             n_images += len(images)
@@ -213,10 +222,41 @@ class _Pass:
             cache.finish(name)
 
 
-def collate_labelled(items: list[dict[str, Any]], label: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _LoadFailure:
+    """A ``ZsadError`` met while loading an item, carried to the main process as data.
+
+    Raised inside a loader worker, the error would reach the main process re-raised by torch with the
+    worker's traceback folded into its message; returned as a value, it is raised there as the same one
+    line a loader without workers gives."""
+
+    message: str
+
+
+class _Reporting(torch.utils.data.Dataset):
+    """``dataset`` whose items that fail with a ``ZsadError`` (an unreadable image) become a
+    ``_LoadFailure``."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except ZsadError as exc:
+            return _LoadFailure(str(exc))
+
+
+def collate_labelled(items: list[Any], label: bool) -> Any:
     """The default collation, plus the masks' regions labelled (``regions``) when ``label``: this runs in
     the loader's worker processes, so connected-component labelling (scipy, ~2 ms per 518² mask) stays
-    off the main process that feeds the GPU."""
+    off the main process that feeds the GPU. A batch holding a ``_LoadFailure`` collates to it."""
+    failed = [item for item in items if isinstance(item, _LoadFailure)]
+    if failed:
+        return failed[0]
     batch = default_collate(items)
     if label:
         batch["regions"] = label_masks(batch["mask"])

@@ -3,18 +3,24 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zsad_bench.engine.config import EvalConfig
 from zsad_bench.errors import ZsadError
 
-__all__ = ["RunRequest", "execute"]
+if TYPE_CHECKING:
+    import torch
+
+    from zsad_bench.data import DatasetSpec
+
+__all__ = ["RunRequest", "check_request", "execute"]
 
 
 def _run_defaults() -> EvalConfig:
@@ -27,7 +33,8 @@ class RunRequest:
     """Evaluate every model of ``models`` on every dataset of ``datasets`` under ``evaluation``; write
     one result file per pair into ``out``.
 
-    backbone: MODEL[:PRETRAINED] replacing each model's default; checkpoint: a trained model's folder;
+    backbone: MODEL[:PRETRAINED] replacing each model's default; checkpoint: a trained model's folder
+    (or official file), or {model: path} giving each model its own (``_factory.checkpoint_map``);
     options: detector options (``-o key=value``); shots: few-shot references per class (0: zero-shot);
     cache: keep predictions under ``out/predictions/`` (and resume from them); quiet: no progress output.
     """
@@ -37,7 +44,7 @@ class RunRequest:
     out: Path
     evaluation: EvalConfig = field(default_factory=_run_defaults)
     backbone: str | None = None
-    checkpoint: Path | None = None
+    checkpoint: Path | Mapping[str, Path] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     shots: int = 0
     cache: bool = True
@@ -61,49 +68,124 @@ def quiet_libraries() -> None:
 
 
 def execute(request: RunRequest) -> list[Path]:
-    """Validate every name first (so a typo fails before any work), then run each (model, dataset).
+    """Check everything first, then run each (model, dataset) and write its result.
+
+    Before the first unit runs: every model name, option and backbone, every dataset (found prepared, or
+    built when embedded), the zero-shot guard against a checkpoint's training data, and the output folder
+    (a folder, writable, and locked against a second run on it, see ``engine.output``). So a typo in the
+    last name fails before the first result is written, and a failed run leaves earlier results as they
+    were. A refused write (a full disk, a read-only folder) is one ``ZsadError`` line.
 
     Under ``torchrun`` every rank takes part in each evaluation (see ``engine.distributed``) and rank 0
-    alone writes the result files (the others return an empty list).
+    alone locks the folder and writes the result files (the others return an empty list).
 
     With ``request.cache``, predictions go to ``OUT/predictions/<model>__<dataset>/``; classes already
-    there under the same key (same detector, weights, data and size) are not run again.
+    there under the same key (same detector, weights, data and size) are not run again, and a unit
+    replayed wholly from the cache keeps the timings its result measured (``record.keep_measured_timings``).
     """
-    import torch
-
-    from zsad_bench._factory import get_dataset_spec, load_dataset, load_model, model_class
-    from zsad_bench.engine.distributed import current, setup
-    from zsad_bench.engine.few_shot import remember_references
-    from zsad_bench.engine.loop import run_detector
-    from zsad_bench.engine.record import Provenance, build_result, write_result
-    from zsad_bench.results.cache import PredictionCache
+    from zsad_bench.engine.distributed import broadcast, current, setup
+    from zsad_bench.engine.output import claim_output, write_failure
 
     quiet_libraries()
+    specs = check_request(request)
+    device = setup(request.evaluation.device)  # under torchrun: joins the process group, takes its GPU
+    ranks = current()
+    lock, problem = None, None
+    if ranks.main:  # one lock per folder: rank 0 holds it for all ranks
+        try:
+            lock = claim_output(request.out)
+        except ZsadError as exc:
+            problem = str(exc)
+    problem = broadcast(problem, ranks)
+    if problem is not None:
+        raise ZsadError(problem)
+    failed = True
+    try:
+        written = _run_units(request, specs, device)
+        failed = False
+        return written
+    except OSError as exc:
+        failure = write_failure(exc, request.out)
+        if failure is None:
+            raise
+        raise failure from None
+    finally:
+        if lock is not None:
+            lock.release(failed=failed)
+
+
+def check_request(request: RunRequest) -> list[DatasetSpec]:
+    """Every check that needs no model built and no image read, on every unit of ``request``; returns
+    the datasets' specs. Raises the first problem as a ``ZsadError`` line."""
+    from zsad_bench._factory import check_options, checkpoint_map, get_dataset_spec, model_class
+    from zsad_bench.backbones.spec import parse_backbone
+    from zsad_bench.data import ensure_prepared
+
     if not request.models or not request.datasets:
         raise ZsadError("name at least one model and one dataset")
-    shots, out = request.shots, request.out
     for name in request.models:
-        if not model_class(name).few_shot and shots:  # model_class: an unknown name fails here, first
+        if not model_class(name).few_shot and request.shots:  # an unknown name fails here, first
             raise ZsadError(f"model '{name}' has no few-shot mode; run it without --shots")
+    if request.backbone is not None:
+        parse_backbone(request.backbone)
+    checkpoints = checkpoint_map(request.models, request.checkpoint)
+    check_options(request.models, request.options, backbone=request.backbone, checkpoints=checkpoints)
     specs = [get_dataset_spec(d) for d in request.datasets]
     protocol = request.evaluation.protocol
-    device = setup(request.evaluation.device)  # under torchrun: joins the process group, takes its GPU
+    for name in request.models:
+        trained_on = checkpoint_trained_on(checkpoints.get(name))
+        for spec in specs:
+            if protocol.refuses(trained_on, spec.id):
+                assert trained_on is not None
+                raise ZsadError(protocol.refusal(model_class(name).name, trained_on))
+    for name, path in checkpoints.items():  # an empty or truncated weights file, before any unit runs
+        model_class(name).check_checkpoint(path)
+    for spec in specs:
+        ensure_prepared(spec)
+    return specs
+
+
+def checkpoint_trained_on(checkpoint: Path | None) -> str | None:
+    """The data a checkpoint folder's model was trained on, read from its ``config.json`` without building
+    the model; ``None`` when there is none or it cannot be read (loading the checkpoint says why)."""
+    if checkpoint is None:
+        return None
+    try:
+        stored = json.loads((Path(checkpoint) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = stored.get("trained_on") if isinstance(stored, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _run_units(request: RunRequest, specs: list[DatasetSpec], device: torch.device) -> list[Path]:
+    import torch
+
+    from zsad_bench._factory import checkpoint_map, load_dataset, load_model
+    from zsad_bench.engine.distributed import current
+    from zsad_bench.engine.few_shot import remember_references
+    from zsad_bench.engine.loop import run_detector
+    from zsad_bench.engine.record import Provenance, build_result, keep_measured_timings, write_result
+    from zsad_bench.engine.runtime import resolve_precision
+    from zsad_bench.results.cache import PredictionCache
+
+    shots, out = request.shots, request.out
+    protocol = request.evaluation.protocol
     quiet = request.quiet or not current().main  # one voice: rank 0
     config = replace(request.evaluation, device=device, progress=request.evaluation.progress and not quiet)
 
+    checkpoints = checkpoint_map(request.models, request.checkpoint)
     written = []
     for name in request.models:
         torch.manual_seed(config.seed)
+        checkpoint = checkpoints.get(name)
         detector = load_model(
-            name, backbone=request.backbone, checkpoint=request.checkpoint, device=device, **request.options
+            name, backbone=request.backbone, checkpoint=checkpoint, device=device, **request.options
         )
         trained_on = detector.config().get("trained_on")
         for spec in specs:
             if protocol.refuses(trained_on, spec.id):
-                raise ZsadError(
-                    f"model '{detector.name}' was trained on {spec.id}; a zero-shot protocol never "
-                    f"evaluates on the training data (evaluate mvtec-ad with a visa-trained model)"
-                )
+                raise ZsadError(protocol.refusal(detector.name, trained_on))
             dataset = load_dataset(spec.id, transform=detector.transform(), mask_size=protocol.eval_size)
             few_shot = None
             if shots:
@@ -112,13 +194,13 @@ def execute(request: RunRequest) -> list[Path]:
             info(
                 f"{detector.name} on {spec.id}: {len(dataset)} images, {len(dataset.classes)} classes", quiet
             )
-            provenance = Provenance.of(detector, dataset, checkpoint=request.checkpoint, few_shot=few_shot)
+            provenance = Provenance.of(detector, dataset, checkpoint=checkpoint, few_shot=few_shot)
             cache = None
             if request.cache:
                 label = f"{detector.name}-{shots}shot" if shots else detector.name
                 cache = PredictionCache(
                     out / "predictions" / f"{label}__{spec.id}",
-                    provenance.cache_key(protocol.eval_size),
+                    provenance.cache_key(protocol.eval_size, resolve_precision(device, config.precision)),
                     {"model": detector.name, "dataset": spec.id, "eval_size": protocol.eval_size},
                 )
                 resumed = [c for c in dataset.classes if cache.has(c)]
@@ -128,6 +210,7 @@ def execute(request: RunRequest) -> list[Path]:
             result = build_result(
                 detector, dataset, config, outcome, provenance, shots=shots, cache=cache, out=out
             )
+            result = keep_measured_timings(result, out)
             path = write_result(result, out)
             if path is not None:
                 written.append(path)

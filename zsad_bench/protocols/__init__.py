@@ -1,8 +1,8 @@
 """Evaluation protocols as data: ``protocols/*.yaml`` -> frozen ``Protocol`` objects.
 
 A protocol fixes everything about an evaluation that is not the detector: the evaluation size, the
-metric variants, how masks are binarised, and (for trainable methods) which auxiliary dataset trains
-the model that is evaluated on which targets.
+metric variants, the precision of the forward pass, how masks are binarised, and (for trainable methods)
+which auxiliary dataset trains the model that is evaluated on which targets.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import yaml
 
 from zsad_bench.errors import ZsadError
 
-__all__ = ["Protocol", "TrainingPair", "anomalyclip_paper", "default", "load_protocol_file"]
+__all__ = ["PRECISIONS", "Protocol", "TrainingPair", "anomalyclip_paper", "default", "load_protocol_file"]
 
 _HERE = Path(__file__).parent
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Protocol:
     fpr_limit: float = 0.3
     pixel_mode: str = "exact"  # or "histogram": fixed memory, AUROC/AUPRO with error bounds, no AP/F1
     histogram_bins: int = 65536
+    # the forward pass: auto (bf16 autocast on CUDA, fp32 elsewhere), bf16 or fp32; --precision overrides
+    precision: str = "auto"
     mask_binarisation: str = "any non-zero is anomalous; bilinear resize to eval_size; > 0.5"
     averaging: str = "metrics per class, then the unweighted mean over classes"
     training: tuple[TrainingPair, ...] = field(default_factory=tuple)
@@ -65,6 +68,10 @@ class Protocol:
             raise ZsadError(
                 "histogram mode computes the mvtec AUPRO only; use exact mode for anomalyclip-200"
             )
+        if self.precision not in PRECISIONS:
+            raise ZsadError(
+                f"protocol '{self.name}': precision '{self.precision}' is not one of {', '.join(PRECISIONS)}"
+            )
         if not 0.0 < self.fpr_limit <= 1.0 or self.eval_size < 1 or self.histogram_bins < 2:
             raise ZsadError(f"protocol '{self.name}': fpr_limit, eval_size or histogram_bins out of range")
 
@@ -74,6 +81,21 @@ class Protocol:
     def refuses(self, model_trained_on: str | None, dataset: str) -> bool:
         """True when a model trained on ``model_trained_on`` would be evaluated on that same data."""
         return model_trained_on is not None and model_trained_on == dataset
+
+    def refusal(self, model: str, trained_on: str) -> str:
+        """The one line refusing to evaluate ``model`` on ``trained_on``, its own training data, naming a
+        target this protocol pairs with that training data (or, failing one, any other dataset)."""
+        targets = [t for pair in self.training if pair.aux == trained_on for t in pair.targets]
+        where = (
+            f"evaluate it on {', '.join(targets[:3])}{' ...' if len(targets) > 3 else ''} (the targets of "
+            f"{trained_on} in protocol '{self.name}')"
+            if targets
+            else f"evaluate it on any dataset but {trained_on} ('zsad datasets list')"
+        )
+        return (
+            f"model '{model}' was trained on {trained_on}; a zero-shot protocol never evaluates a model "
+            f"on its training data: {where}"
+        )
 
 
 def load_protocol_file(path: Path) -> Protocol:

@@ -8,6 +8,7 @@ import torch
 from zsad_bench.baselines.clip import CLIP
 
 from zsad_bench import load_dataset
+from zsad_bench.api import Detector, Prediction
 from zsad_bench.engine import evaluate
 from zsad_bench.metrics import image_metrics, pixel_metrics
 from zsad_bench.ops.maps import upsample
@@ -123,3 +124,36 @@ def test_cuda_evaluation_matches_cpu(clip, dataset):
         for key, value in values.items():
             assert fp32.per_class[name][key] == pytest.approx(value, abs=1e-4)  # TF32/cuBLAS rounding
             assert bf16.per_class[name][key] == pytest.approx(value, abs=0.05)
+
+
+class _Wrapped(Detector):
+    """The tiny CLIP with its maps upsampled to the evaluation size (so the loop's own upsampling is a no-op
+    returning the detector's tensor), writing each batch into the same output buffers when ``reuse``."""
+
+    name = "clip-wrapped"
+
+    def __init__(self, clip: CLIP, reuse: bool) -> None:
+        super().__init__()
+        self.clip, self.reuse, self.input_size = clip, reuse, clip.input_size
+        self.buffers = (torch.zeros(64), torch.zeros(64, EVAL, EVAL))
+
+    def transform(self):
+        return self.clip.transform()
+
+    def forward(self, images, class_names):
+        pred = self.clip(images, class_names)
+        scores, maps = pred.image_scores.float(), upsample(pred.anomaly_maps, EVAL)
+        if self.reuse:  # float32 like the buffers, so the loop's .float() would return the buffer itself
+            n = len(images)
+            scores, maps = self.buffers[0][:n].copy_(scores), self.buffers[1][:n].copy_(maps)
+        return Prediction(scores, maps)
+
+
+def test_a_detector_reusing_its_output_buffers_gets_the_same_metrics(clip, dataset):
+    # The accumulators keep what they are given by reference: the loop must hand them copies, or every
+    # batch of a class would be overwritten by the next one written into the same buffers.
+    protocol = default.with_overrides(eval_size=EVAL)
+    fresh = evaluate(_Wrapped(clip, reuse=False), dataset, protocol, batch_size=3, progress=False)
+    reusing = evaluate(_Wrapped(clip, reuse=True), dataset, protocol, batch_size=3, progress=False)
+    assert reusing.per_class == fresh.per_class
+    assert fresh.per_class == evaluate(clip, dataset, protocol, batch_size=7, progress=False).per_class
