@@ -69,8 +69,50 @@ def test_rerun_resumes_from_the_cache(tmp_path):
     runner = CliRunner()
     out = tmp_path / "r"
     runner.invoke(main, [*RUN, "--out", str(out)])
+    first = json.loads((out / "clip__synthetic.json").read_text())
     second = runner.invoke(main, [*RUN[:-1], "--out", str(out)])
     assert second.exit_code == 0
     assert "resuming: 4 of 4 classes are cached" in second.stderr
     record = json.loads((out / "clip__synthetic.json").read_text())
-    assert record["timings"]["images"] == 0 and len(record["timings"]["classes_from_cache"]) == 4
+    # nothing ran again: the result keeps the timings its first run measured, and says it was replayed
+    assert record["timings"] == {**first["timings"], "replayed": True}
+    assert record["per_class"] == first["per_class"]
+
+
+def _two_results(tmp_path):
+    out = tmp_path / "r"
+    result = CliRunner().invoke(main, [*RUN[:2], "clip,clip-ac", *RUN[3:], "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    files = sorted(out.glob("*.json"))
+    assert [p.name for p in files] == ["clip-ac__synthetic.json", "clip__synthetic.json"]
+    return out, files
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_score_is_all_or_nothing_when_a_later_cache_lacks_a_class(tmp_path):
+    out, _ = _two_results(tmp_path)
+    # results are re-scored in (model, dataset) order: clip-ac, then clip; break the second one's cache
+    second = json.loads((out / "clip__synthetic.json").read_text())
+    class_files = sorted((out / second["predictions"]["folder"]).glob("*.safetensors"))
+    class_files[-1].unlink()
+    before = _snapshot(out)
+    result = CliRunner().invoke(main, ["score", str(out), "--aupro-variant", "anomalyclip-200"])
+    assert result.exit_code == 2
+    assert "clip__synthetic.json: the prediction cache" in result.stderr and "lacks class" in result.stderr
+    assert "re-run 'zsad run'" in result.stderr and "Traceback" not in result.output
+    assert _snapshot(out) == before  # clip-ac's result, checked first, is not rewritten either
+
+
+def test_score_is_all_or_nothing_when_a_later_class_file_is_corrupt(tmp_path):
+    out, _ = _two_results(tmp_path)
+    second = json.loads((out / "clip__synthetic.json").read_text())
+    class_file = sorted((out / second["predictions"]["folder"]).glob("*.safetensors"))[0]
+    class_file.write_bytes(class_file.read_bytes()[:100])
+    before = _snapshot(out)
+    result = CliRunner().invoke(main, ["score", str(out), "--aupro-variant", "anomalyclip-200"])
+    assert result.exit_code == 2, result.output
+    assert _snapshot(out) == before
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from zsad_bench.atomic import atomic_write
 from zsad_bench.errors import ZsadError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 @click.option(
     "--published-csv",
     type=click.Path(path_type=Path),
-    help="The papers' numbers [default: leaderboards/published/published_results.csv of this checkout].",
+    help="The papers' numbers [default: the published_results.csv shipped with zsad-bench].",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write the table to a file instead of stdout.")
 def leaderboard(
@@ -81,8 +82,7 @@ def leaderboard(
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        atomic_write(out, text)
         click.echo(f"wrote {out}", err=True)
 
 

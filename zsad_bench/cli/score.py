@@ -46,31 +46,43 @@ def score(
 ) -> None:
     """Re-score every result in RESULTS_DIR from its cached predictions (another AUPRO variant, CIs).
 
-    An evaluation size other than the cached one cannot be re-scored: that needs a new 'zsad run'.
+    All or nothing: every cache is checked (present, written by the same run, holding every class) and
+    every result re-scored before the first file is rewritten. An evaluation size other than the cached
+    one cannot be re-scored: that needs a new 'zsad run'.
     """
-    from zsad_bench.engine.scoring import score_cached
+    from zsad_bench.engine.scoring import check_cache, score_cached
+    from zsad_bench.errors import ZsadError
     from zsad_bench.protocols import Protocol
     from zsad_bench.results.cache import open_predictions
     from zsad_bench.results.schema import read_results
 
     results = read_results(results_dir)
     jobs = []
-    for result in results:  # check everything before writing anything
+    for result in results:  # check every cache before scoring any
         cache = open_predictions(result, results_dir)
-        protocol = Protocol(**{**result.protocol, "training": ()}).with_overrides(
+        recorded = {k: v for k, v in result.protocol.items() if k in Protocol.__dataclass_fields__}
+        try:
+            protocol = Protocol(**{**recorded, "training": ()})
+        except TypeError as exc:  # a protocol record without its name
+            raise ZsadError(f"{result.filename}: its protocol record is incomplete ({exc})") from exc
+        protocol = protocol.with_overrides(
             aupro_variant=aupro_variant,
             pixel_mode=pixel_mode,
             histogram_bins=bins,
             fpr_limit=fpr_limit,
             eval_size=eval_size,
         )
+        check_cache(result, cache, protocol)
         jobs.append((result, cache, protocol))
-    target = out or results_dir
-    for result, cache, protocol in jobs:
-        rescored = score_cached(
+    rescored = []
+    for result, cache, protocol in jobs:  # score all (a corrupt class file fails here) before writing
+        new = score_cached(
             result, cache, protocol, ci=ci, ci_replicates=ci_replicates, seed=seed, device=device
         )
         if out is not None:
-            rescored.predictions["folder"] = str(cache.folder.resolve())
-        path = rescored.write(target)
+            new.predictions["folder"] = str(cache.folder.resolve())
+        rescored.append(new)
+    target = out or results_dir
+    for new in rescored:
+        path = new.write(target)
         info(f"re-scored {path}", quiet)

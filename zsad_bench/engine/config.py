@@ -30,8 +30,9 @@ class EvalConfig:
     batch_size: images per forward pass, or ``auto``: on a GPU the largest batch that fits (probed, see
       ``engine.batching``), 8 on the CPU; with ``auto`` a batch that runs out of memory is split, not fatal.
     device: ``None``/``auto`` (the GPU when there is one), ``cpu``, ``cuda:N`` or a ``torch.device``.
-    precision: ``auto`` (bf16 autocast on CUDA, fp32 elsewhere), ``bf16`` or ``fp32``; maps are float32
-      from the upsampling on, whatever the precision of the forward pass.
+    precision: ``auto`` (bf16 autocast on CUDA, fp32 elsewhere), ``bf16`` or ``fp32``; ``None`` (the
+      default) takes the protocol's (``anomalyclip-paper`` runs fp32, as the official test.py does). Maps
+      are float32 from the upsampling on, whatever the precision of the forward pass.
     num_workers: loader worker processes, or ``auto`` (up to 16 on a GPU, none on the CPU).
     progress: a progress bar (on rank 0 only).
     ci: confidence level of the image-level bootstrap intervals (e.g. 0.95), ``None`` for none;
@@ -42,7 +43,7 @@ class EvalConfig:
     protocol: Protocol = default_protocol
     batch_size: int | str = 8
     device: str | torch.device | None = None
-    precision: str = "auto"
+    precision: str | None = None
     num_workers: int | str = 0
     progress: bool = True
     ci: float | None = None
@@ -54,6 +55,8 @@ class EvalConfig:
         # normalised once here ("8" -> 8, "AUTO" -> "auto"), so every reader sees the checked value
         object.__setattr__(self, "batch_size", parse_batch_size(self.batch_size))
         object.__setattr__(self, "num_workers", parse_num_workers(self.num_workers))
+        if self.precision is None:
+            object.__setattr__(self, "precision", self.protocol.precision)
         if self.precision not in PRECISIONS:
             raise ZsadError(f"precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
         if self.ci is not None and not 0.0 < self.ci < 1.0:

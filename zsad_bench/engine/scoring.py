@@ -21,7 +21,15 @@ from zsad_bench.protocols import Protocol
 from zsad_bench.results.cache import PredictionCache
 from zsad_bench.results.schema import RunResult
 
-__all__ = ["ClassScorer", "ClassScores", "metric_variants", "score_cached", "score_class", "summarise"]
+__all__ = [
+    "ClassScorer",
+    "ClassScores",
+    "check_cache",
+    "metric_variants",
+    "score_cached",
+    "score_class",
+    "summarise",
+]
 
 
 @dataclass
@@ -116,19 +124,9 @@ def score_cached(
 
     The evaluation size is fixed by the cache: another size needs a new ``zsad run``.
     """
-    protocol.validate()
-    if protocol.eval_size != result.protocol.get("eval_size"):
-        raise ZsadError(
-            f"cached predictions are at {result.protocol.get('eval_size')} px; another evaluation size "
-            f"({protocol.eval_size}) needs a new 'zsad run'"
-        )
+    check_cache(result, cache, protocol)
     device = resolve_device(device)
     classes = list(result.per_class)
-    missing = [c for c in classes if not cache.has(c)]
-    if missing:
-        raise ZsadError(
-            f"the prediction cache {cache.folder} lacks class(es) {', '.join(missing)}; re-run 'zsad run'"
-        )
     map_range = tuple(result.metric_variants.get("histogram_range", (0.0, 1.0)))
     start = time.perf_counter()
     per_class = {c: score_class(cache.load(c), protocol, map_range, device) for c in classes}  # type: ignore[arg-type]
@@ -143,6 +141,25 @@ def score_cached(
         "from": result.created,
     }
     return RunResult.from_dict(raw)
+
+
+def check_cache(result: RunResult, cache: PredictionCache, protocol: Protocol) -> None:
+    """Raise the one-line ``ZsadError`` that ``score_cached`` would meet for ``result``, without scoring:
+    a protocol it cannot use (another evaluation size needs a new run) or a class missing from the cache.
+    ``zsad score`` checks every result this way before it rewrites any of them."""
+    protocol.validate()
+    cached_size = result.protocol.get("eval_size")
+    if protocol.eval_size != cached_size:
+        raise ZsadError(
+            f"{result.filename}: cached predictions are at {cached_size} px; another evaluation size "
+            f"({protocol.eval_size}) needs a new 'zsad run'"
+        )
+    missing = [c for c in result.per_class if not cache.has(c)]
+    if missing:
+        raise ZsadError(
+            f"{result.filename}: the prediction cache {cache.folder} lacks class(es) {', '.join(missing)}; "
+            "re-run 'zsad run'"
+        )
 
 
 def metric_variants(protocol: Protocol, map_range: tuple[float, float]) -> dict[str, Any]:

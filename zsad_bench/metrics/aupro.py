@@ -18,7 +18,7 @@ import numpy as np
 
 from zsad_bench.metrics.curve import Curve
 
-__all__ = ["AUPRO_VARIANTS", "anomalyclip_aupro", "check_aupro_variant", "mvtec_aupro"]
+__all__ = ["AUPRO_VARIANTS", "anomalyclip_aupro", "check_aupro_variant", "floor_to_dtype", "mvtec_aupro"]
 
 
 def mvtec_aupro(curve: Curve, fpr_limit: float) -> float:
@@ -41,10 +41,11 @@ def anomalyclip_aupro(curve: Curve, fpr_limit: float, max_step: int = 200) -> fl
     lo, hi = curve.min_score, curve.max_score
     if not hi > lo:
         raise ValueError("undefined metric: anomalyclip-200 AUPRO needs maps that are not constant")
-    # The reference builds its thresholds with numpy.arange on the maps' dtype (float32), which sometimes
-    # yields max_step + 1 values; calling the same function on the same dtype reproduces that exactly.
+    # The reference's thresholds exactly: ``(max - min) / max_step`` in the maps' dtype (float32 under
+    # numpy 2's promotion rules), then ``numpy.arange``, which returns float64 (sometimes max_step + 1
+    # values); its ``amaps > th`` then compares the float32 scores with those float64 values.
     thresholds = np.arange(lo, hi, (hi - lo) / max_step)
-    fp, pro = curve.count_above(thresholds)
+    fp, pro = curve.count_above(floor_to_dtype(thresholds, np.asarray(lo).dtype))
     fpr = fp / curve.n_neg
     keep = fpr < fpr_limit
     if int(keep.sum()) < 2 or fpr[keep].max() == fpr[keep].min():
@@ -56,6 +57,23 @@ def anomalyclip_aupro(curve: Curve, fpr_limit: float, max_step: int = 200) -> fl
     y = pro[keep]
     # sklearn.metrics.auc on a non-increasing x integrates with direction -1: the area is positive.
     return float(-np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)))
+
+
+def floor_to_dtype(thresholds: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The largest value of ``dtype`` at or below each threshold.
+
+    For scores ``s`` of ``dtype``, ``s > floor(t)`` holds exactly when ``s > t`` does, so counting above
+    the floored thresholds in the scores' own dtype reproduces a comparison against the float64 ``t``.
+    Rounding to nearest instead moves a threshold that lies just below a score onto it, and that score is
+    then no longer counted above: with scores on a coarse grid (float16 maps, ties) that moved AUPRO by
+    up to 1e-4.
+    """
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if dtype == np.float64:
+        return thresholds
+    rounded = thresholds.astype(dtype)
+    above = rounded.astype(np.float64) > thresholds
+    return np.where(above, np.nextafter(rounded, np.asarray(-np.inf, dtype=dtype)), rounded)
 
 
 AUPRO_VARIANTS: dict[str, Callable[[Curve, float], float]] = {

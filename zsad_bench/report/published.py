@@ -1,6 +1,7 @@
 """The papers' numbers: read them, join them to a leaderboard, and render the papers' tables from them.
 
-``leaderboards/published/published_results.csv`` holds one row per (source, method, dataset, metric):
+``published_data/published_results.csv`` (package data next to this module, so an installed wheel has it)
+holds one row per (source, method, dataset, metric):
 columns ``source, method, dataset, level, metric, value, note``, values in percent as printed, ``note``
 carrying † (a number AnomalyCLIP took from the original publication) and every "recalled, unverified"
 mark. It is the only place these numbers live: ``leaderboards/published/*.md`` are rendered from it by
@@ -10,13 +11,16 @@ mark. It is the only place these numbers live: ``leaderboards/published/*.md`` a
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from zsad_bench.atomic import atomic_write
 from zsad_bench.errors import ZsadError
 from zsad_bench.metrics.table import METRIC_KEYS, get_metric
+from zsad_bench.report.comparable import affecting, describe_choice
 from zsad_bench.report.tables import (
     DELTA_SUFFIX,
     MEAN_ROW,
@@ -38,10 +42,9 @@ __all__ = [
     "write_paper_tables",
 ]
 
-# The checkout's copy; an installed wheel has none, so the CLI takes --published-csv.
-DEFAULT_PUBLISHED = (
-    Path(__file__).resolve().parents[2] / "leaderboards" / "published" / "published_results.csv"
-)
+# Shipped as package data (pyproject's package-data), found through importlib.resources so that a wheel
+# installed anywhere reads the same file as a checkout; --published-csv overrides it.
+DEFAULT_PUBLISHED = Path(str(resources.files(__package__).joinpath("published_data/published_results.csv")))
 COLUMNS = ("source", "method", "dataset", "level", "metric", "value", "note")
 # Our model names -> the method names the papers (and the CSV) use.
 METHOD_NAMES = {
@@ -67,6 +70,16 @@ PAPER_TABLES = {
         "zero-shot anomaly detection on medical datasets",
     ),
 }
+# How each source computed its numbers, as far as a result records the choice (reference/anomalyclip.md
+# section 6, reference/baselines.md): AnomalyCLIP's tables and APRIL-GAN run the official test scripts
+# (518 px, cal_pro_score's 200 thresholds, FPR 0.3, fp32); WinCLIP evaluates at 240 px with the MVTec
+# AUPRO. A number AnomalyCLIP took from the original publication (†) keeps that publication's setup.
+PAPER_SETUPS: dict[str, dict[str, Any]] = {
+    "AnomalyCLIP": {"aupro": "anomalyclip-200", "fpr_limit": 0.3, "eval_size": 518, "pixel": "exact"},
+    "APRIL-GAN": {"aupro": "anomalyclip-200", "fpr_limit": 0.3, "eval_size": 518, "pixel": "exact"},
+    "WinCLIP": {"aupro": "mvtec", "fpr_limit": 0.3, "eval_size": 240, "pixel": "exact"},
+}
+PAPER_PRECISION = "fp32"
 _LABEL = re.compile(r"^(?P<model>.+?)(?: \((?P<shots>\d+)-shot\))?$")
 
 
@@ -80,10 +93,16 @@ def read_published(path: str | Path = DEFAULT_PUBLISHED) -> pd.DataFrame:
         path = path / "published_results.csv"
     if not path.is_file():
         raise ZsadError(
-            f"published results {path} not found; pass --published-csv PATH "
-            "(leaderboards/published/published_results.csv of a zsad-bench checkout)"
+            f"published results {path} not found; pass --published-csv PATH to a CSV with columns "
+            f"{','.join(COLUMNS)}, or leave it out to use the copy shipped with zsad-bench"
         )
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ZsadError(
+            f"{path} is not a readable CSV ({first}); expected columns {','.join(COLUMNS)}"
+        ) from None
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ZsadError(f"{path} lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
@@ -118,12 +137,20 @@ def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
     Each metric column is followed by the paper's number and ours minus it, only where a published number
     exists for that (method, dataset, metric); the ``mean`` block is never compared (the papers print no
     means over our set of datasets). Of several sources for one cell, AnomalyCLIP's Tables 1/2 win, then
-    the method's own paper. ``attrs["notes"]`` lists the sources used and any value marked unverified.
+    the method's own paper. ``attrs["notes"]`` keeps the table's notes and adds the sources used and any
+    value marked unverified.
+
+    A paper's number stands beside ours only when our row was computed as the paper computed it
+    (``PAPER_SETUPS``, read against the row's recorded choices in ``table.attrs["choices"]``): an MVTec
+    AUPRO is never set beside the paper's 200-threshold one, nor a 256 px pixel AUROC beside a 518 px one.
+    Such a cell is left empty and a footnote names it and the command that makes it comparable. Rows
+    computed in another precision than the paper's fp32 are compared, and footnoted.
     """
     if list(table.index.names) != ["dataset", "model"]:
         raise ZsadError("--compare published needs dataset means: the papers publish no per-class numbers")
     metrics = metric_columns(table)
-    chosen = []
+    row_choices = table.attrs.get("choices", {})
+    chosen, withheld, precisions = [], [], []
     for dataset, label in table.index:
         methods = published_methods(label)
         if dataset == MEAN_ROW or not methods:
@@ -140,6 +167,12 @@ def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
         specificity = rows["method"].map(methods.index)
         rows = rows.assign(_rank=rank, _specificity=specificity, model=label)
         rows = rows.sort_values(["_rank", "_specificity"], kind="stable").drop_duplicates("metric")
+        ours = row_choices.get((dataset, label))
+        if ours is not None:
+            keep = [not _differs(row, ours, f"{label} on {dataset}", withheld) for row in rows.itertuples()]
+            rows = rows[keep]
+            if ours.get("precision", PAPER_PRECISION) != PAPER_PRECISION and not rows.empty:
+                precisions.append(f"{label} on {dataset} ({ours['precision']})")
         chosen.append(rows)
     found = pd.concat(chosen) if chosen else published.iloc[:0].assign(model="", _rank=0)
     values = found.pivot(index=["dataset", "model"], columns="metric", values="value")
@@ -150,8 +183,58 @@ def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
         columns[m + PUBLISHED_SUFFIX] = paper.astype(float)
         columns[m + DELTA_SUFFIX] = table[m] - paper
     compared = pd.DataFrame(columns, index=table.index)
-    compared.attrs["notes"] = _notes(found)
+    compared.attrs = {**table.attrs, "notes": [*table.attrs.get("notes", ()), *_notes(found)]}
+    if withheld:
+        compared.attrs["notes"].append(
+            "Paper numbers left out where our row was computed differently from the paper: "
+            f"{'; '.join(withheld)}."
+        )
+    if precisions:
+        compared.attrs["notes"].append(
+            f"Compared although not run in the papers' {PAPER_PRECISION} "
+            f"(scores move by about 3e-3): {', '.join(precisions)}."
+        )
     return compared
+
+
+def _setup(row: Any) -> dict[str, Any] | None:
+    """The setup a published row was computed under (see ``PAPER_SETUPS``), None when unknown."""
+    base = _base(row.method)
+    name = base if row.note.startswith("†") else row.source.split(" (")[0]
+    return PAPER_SETUPS.get(name)
+
+
+def _differs(row: Any, ours: dict[str, Any], where: str, withheld: list[str]) -> bool:
+    """Whether our row's choices differ from the paper's in one that changes ``row.metric``; if so, the
+    cell is recorded in ``withheld`` with what differs and the command that would make it comparable."""
+    setup = _setup(row)
+    if setup is None:
+        return False
+    for choice in affecting(row.metric):
+        value = describe_choice(choice, ours)
+        if choice in setup and value != describe_choice(choice, {**ours, **_as_choices(choice, setup)}):
+            paper = describe_choice(choice, {**ours, **_as_choices(choice, setup)})
+            withheld.append(
+                f"{metric_label(row.metric)} of {where} ({value}, paper {paper}: {_fix(choice, setup)})"
+            )
+            return True
+    return False
+
+
+def _as_choices(choice: str, setup: dict[str, Any]) -> dict[str, Any]:
+    if choice == "pixel":
+        return {"pixel_mode": setup["pixel"], "histogram_bins": None}
+    return {choice: setup[choice]}
+
+
+def _fix(choice: str, setup: dict[str, Any]) -> str:
+    if choice == "aupro":
+        return f"zsad score RESULTS_DIR --aupro-variant {setup['aupro']} --out NEW_DIR"
+    if choice == "fpr_limit":
+        return f"zsad score RESULTS_DIR --fpr-limit {setup['fpr_limit']} --out NEW_DIR"
+    if choice == "pixel":
+        return "zsad score RESULTS_DIR --pixel-mode exact --out NEW_DIR"
+    return f"a new zsad run --eval-size {setup['eval_size']}"
 
 
 def _base(method: str) -> str:
@@ -248,9 +331,4 @@ def paper_tables(published: pd.DataFrame) -> dict[str, str]:
 def write_paper_tables(published: pd.DataFrame, folder: str | Path) -> list[Path]:
     """Write ``paper_tables`` into ``folder``; returns the paths written."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in paper_tables(published).items():
-        (folder / name).write_text(text)
-        written.append(folder / name)
-    return written
+    return [atomic_write(folder / name, text) for name, text in paper_tables(published).items()]

@@ -3,7 +3,8 @@
 Two views of the same results, both in percent with NaN where a metric is undefined:
 
 - ``leaderboard``: rows ``(dataset, model)`` with the dataset means over classes, then one ``mean`` block per
-  model over the datasets it was run on;
+  model over the datasets every model of the table was run on (named in a footnote when some were left
+  out; empty when fewer than two are shared);
 - ``per_class_leaderboard``: rows ``(dataset, class, model)``, with a ``mean`` class closing each dataset of
   more than one class.
 
@@ -12,6 +13,11 @@ model) marked, in the direction the metric table gives. A frame joined with the 
 ``zsad_bench.report.published.compare_published`` also carries ``<metric>_published`` and
 ``<metric>_delta`` columns; its cells then carry ``paper 91.8, −0.3``. Renderers live in
 ``zsad_bench.report.renderers``.
+
+Both frames compare like with like (``zsad_bench.report.comparable``): results that differ in a choice
+that must not be mixed are refused in one line, other differences and partial datasets are footnoted
+(``attrs["notes"]``), rows on a partial dataset are marked (``attrs["partial"]``), and each row's
+recorded choices travel in ``attrs["choices"]`` for the comparison with the papers.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import pandas as pd
 
 from zsad_bench.errors import ZsadError
 from zsad_bench.metrics.table import METRIC_KEYS, get_metric
+from zsad_bench.report.comparable import PARTIAL, check_comparable, partial_note
 from zsad_bench.results.schema import RunResult
 
 __all__ = [
@@ -61,18 +68,57 @@ RANDOM_WEIGHTS_NOTE = (
 def leaderboard(results: Sequence[RunResult], metrics: Sequence[str] = METRIC_KEYS) -> pd.DataFrame:
     """A ``(dataset, model)``-indexed frame of dataset means in percent (NaN where undefined).
 
-    The last rows, dataset ``mean``, average each model over its datasets (only where every dataset
-    defines the metric, so a mean never silently covers fewer datasets than it claims).
+    The last rows, dataset ``mean``, average each model over the datasets that every model of the table
+    has (only where each of them defines the metric), so no model's mean covers other datasets than its
+    neighbours'; datasets left out are footnoted, and with fewer than two shared the means stay empty.
     """
-    _check(results, metrics)
+    notes = _check(results, metrics)
     rows = [{"dataset": r.dataset, "model": model_label(r), **_percents(r.mean, metrics)} for r in results]
     table = pd.DataFrame(rows, columns=["dataset", "model", *metrics])
     table = table.set_index(["dataset", "model"]).sort_index()
+    partial = {(r.dataset, model_label(r)) for r in results if r.count_differences}
     if table.index.get_level_values("dataset").nunique() > 1:
-        grouped = table.groupby(level="model")
-        means = grouped.mean().where(grouped.count() == grouped.size().to_numpy()[:, None])
-        means.index = pd.MultiIndex.from_product([[MEAN_ROW], means.index], names=["dataset", "model"])
+        means, shared, note = _means(table)
+        if note:
+            notes.append(note)
+        partial |= {(MEAN_ROW, model) for dataset, model in partial if dataset in shared}
         table = pd.concat([table, means])
+    return _with_attrs(table, results, notes, partial)
+
+
+def _means(table: pd.DataFrame) -> tuple[pd.DataFrame, set[str], str | None]:
+    """The ``mean`` block over the datasets every model has, those datasets, and the footnote saying
+    which were left out (None when none was)."""
+    datasets = table.index.get_level_values("dataset")
+    models = table.index.get_level_values("model")
+    has = {m: set(datasets[models == m]) for m in models.unique()}
+    shared = set.intersection(*has.values())
+    left_out = sorted(set(datasets) - shared)
+    within = table[datasets.isin(sorted(shared))]
+    grouped = within.groupby(level="model")
+    means = grouped.mean().where(grouped.count() == grouped.size().to_numpy()[:, None])
+    means = means.reindex(sorted(has))
+    note = None
+    if len(shared) < 2:
+        means.loc[:, :] = float("nan")
+        note = (
+            "Means left empty: the models share fewer than two datasets "
+            f"({', '.join(sorted(shared)) or 'none'}), so no mean would compare like with like."
+        )
+    elif left_out:
+        only = "; ".join(f"{d} ({', '.join(sorted(m for m in has if d in has[m]))} only)" for d in left_out)
+        note = f"Means are over the datasets every model has ({', '.join(sorted(shared))}); left out: {only}."
+    means.index = pd.MultiIndex.from_product([[MEAN_ROW], means.index], names=["dataset", "model"])
+    return means, shared, note
+
+
+def _with_attrs(
+    table: pd.DataFrame, results: Sequence[RunResult], notes: list[str], partial: set[tuple[str, str]]
+) -> pd.DataFrame:
+    note = partial_note(results, [model_label(r) for r in results])
+    table.attrs["notes"] = [*notes, *([note] if note else [])]
+    table.attrs["partial"] = sorted(partial)
+    table.attrs["choices"] = {(r.dataset, model_label(r)): r.choices() for r in results}
     return table
 
 
@@ -82,7 +128,7 @@ def per_class_leaderboard(results: Sequence[RunResult], metrics: Sequence[str] =
     Datasets of more than one class end with a ``mean`` class: the result file's mean over classes, the
     number the dataset view shows.
     """
-    _check(results, metrics)
+    notes = _check(results, metrics)
     rows = []
     for r in results:
         model = model_label(r)
@@ -94,10 +140,13 @@ def per_class_leaderboard(results: Sequence[RunResult], metrics: Sequence[str] =
             )
     table = pd.DataFrame(rows, columns=["dataset", "class", "model", *metrics])
     order = table.assign(_mean=table["class"] == MEAN_ROW).sort_values(["dataset", "_mean", "class", "model"])
-    return order.drop(columns="_mean").set_index(["dataset", "class", "model"])
+    table = order.drop(columns="_mean").set_index(["dataset", "class", "model"])
+    partial = {(r.dataset, model_label(r)) for r in results if r.count_differences}
+    return _with_attrs(table, results, notes, partial)
 
 
-def _check(results: Sequence[RunResult], metrics: Sequence[str]) -> None:
+def _check(results: Sequence[RunResult], metrics: Sequence[str]) -> list[str]:
+    """Refuse duplicate rows, unknown metrics and incomparable results; the notes of shown differences."""
     unknown = [m for m in metrics if m not in METRIC_KEYS]
     if unknown:
         raise ZsadError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRIC_KEYS)}")
@@ -106,6 +155,7 @@ def _check(results: Sequence[RunResult], metrics: Sequence[str]) -> None:
         if (r.dataset, model_label(r)) in seen:
             raise ZsadError(f"two results for model {model_label(r)} on {r.dataset}; keep one file per pair")
         seen.add((r.dataset, model_label(r)))
+    return check_comparable(results, [model_label(r) for r in results], metrics)
 
 
 def model_label(result: RunResult) -> str:
@@ -162,12 +212,14 @@ class Cell:
 
 
 def table_rows(table: pd.DataFrame, decimals: int = 1) -> Iterator[tuple[tuple[str, ...], list[Cell]]]:
-    """``(index values, metric cells)`` per row, with the best of each group marked.
+    """``(index values, metric cells)`` per row, with the best of each group marked and the model of a
+    row on a partial dataset marked ``(partial data)``.
 
     A group is the rows that differ only by model (a dataset, or a dataset and class); the best is marked
     only where the group has more than one row.
     """
     metrics = metric_columns(table)
+    partial = {tuple(row) for row in table.attrs.get("partial", ())}
     group_levels = list(range(table.index.nlevels - 1))
     grouped = table[metrics].groupby(level=group_levels, sort=False)
     best = {m: grouped[m].transform("max" if higher_is_better(m) else "min") for m in metrics}
@@ -180,7 +232,10 @@ def table_rows(table: pd.DataFrame, decimals: int = 1) -> Iterator[tuple[tuple[s
             text = None if pd.isna(value) else f"{value:.{decimals}f}"
             is_best = text is not None and size.iloc[position] > 1 and value == best[m].iloc[position]
             cells.append(Cell(value, text, bool(is_best), _paper(record, m, value, decimals)))
-        yield tuple(str(k) for k in key), cells
+        names = [str(k) for k in key]
+        if (names[0], names[-1]) in partial:  # (dataset, model), whatever levels lie between
+            names[-1] = f"{names[-1]} {PARTIAL}"
+        yield tuple(names), cells
 
 
 def _paper(record: pd.Series, metric: str, value: float, decimals: int) -> str | None:

@@ -7,6 +7,13 @@ metric that is undefined for a class is ``null`` and its reason is under ``missi
 A file is checked when it is read, against the field types declared on ``RunResult``: a missing or null
 required field, a value of the wrong type or a metric outside [0, 1] is one ``ZsadError`` line naming the
 file and the field, never a traceback further down (in a leaderboard or a plot).
+
+``RunResult.choices()`` gathers every choice that changes a number (``CHOICES``: AUPRO variant, FPR limit,
+pixel mode and bins, evaluation size, precision of the forward pass, shots, transductive or not) from
+where the file records it; a file written before a choice was recorded reads as the value it was made
+with (``CHOICE_DEFAULTS``: exact pixel metrics, MVTec AUPRO to FPR 0.3, 518 px, zero-shot, inductive).
+The tables compare rows only under equal choices, or say where they differ (``zsad_bench.report.tables``).
+``data.count_differences`` lists how a partial copy of a dataset differs from the paper's counts.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from zsad_bench.errors import ZsadError
 from zsad_bench.metrics.table import IMAGE_METRICS, METRIC_KEYS, PIXEL_METRICS
 
 __all__ = [
+    "CHOICES",
+    "CHOICE_DEFAULTS",
     "IMAGE_METRICS",
     "METRICS",
     "PIXEL_METRICS",
@@ -34,6 +43,28 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 METRICS = METRIC_KEYS  # result keys of every metric, in table order
+# Every choice that changes a number, with the value the result files written before it was recorded
+# were all made with (histogram_bins is None in exact mode; precision is the forward pass's, resolved).
+CHOICE_DEFAULTS: dict[str, Any] = {
+    "aupro": "mvtec",
+    "fpr_limit": 0.3,
+    "pixel_mode": "exact",
+    "histogram_bins": None,
+    "eval_size": 518,
+    "precision": "fp32",
+    "shots": 0,
+    "transductive": False,
+}
+CHOICES = tuple(CHOICE_DEFAULTS)
+# Where a file records each choice that lives in a record (shots and transductive are fields of their own).
+_CHOICE_TYPES: dict[str, tuple[str, str, Any]] = {
+    "aupro": ("metric_variants", "aupro", str),
+    "fpr_limit": ("metric_variants", "fpr_limit", float),
+    "pixel_mode": ("metric_variants", "pixel_mode", str),
+    "histogram_bins": ("metric_variants", "histogram_bins", int),
+    "eval_size": ("metric_variants", "eval_size", int),
+    "precision": ("timings", "precision", str),
+}
 
 
 @dataclass
@@ -60,17 +91,37 @@ class RunResult:
     created: str = ""
     random_weights: bool = False
     shots: int = 0
+    transductive: bool = False  # scores of one test image depend on the other test images
     schema_version: int = SCHEMA_VERSION
 
     @property
     def label(self) -> str:
-        """The model as tables show it: ``winclip`` or ``winclip (4-shot)``."""
-        return f"{self.model} ({self.shots}-shot)" if self.shots else self.model
+        """The model as tables show it: ``winclip``, ``winclip (4-shot)``, ``musc (transductive)``."""
+        label = f"{self.model} ({self.shots}-shot)" if self.shots else self.model
+        return f"{label} (transductive)" if self.transductive else label
 
     @property
     def filename(self) -> str:
         model = f"{self.model}-{self.shots}shot" if self.shots else self.model
+        model = f"{model}-transductive" if self.transductive else model
         return f"{model}__{self.dataset}.json"
+
+    def choices(self) -> dict[str, Any]:
+        """Every choice that changes a number (``CHOICES``), as recorded, else as ``CHOICE_DEFAULTS``."""
+        values = {
+            name: _recorded(getattr(self, record), key, CHOICE_DEFAULTS[name])
+            for name, (record, key, _) in _CHOICE_TYPES.items()
+        }
+        if "eval_size" not in self.metric_variants:
+            values["eval_size"] = self.protocol.get("eval_size", CHOICE_DEFAULTS["eval_size"])
+        if values["pixel_mode"] != "histogram":
+            values["histogram_bins"] = None
+        return {**values, "shots": self.shots, "transductive": self.transductive}
+
+    @property
+    def count_differences(self) -> list[str]:
+        """How the prepared copy of the dataset differs from the paper's counts (empty: a full copy)."""
+        return list(self.data.get("count_differences") or [])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +166,15 @@ def check_result(raw: dict[str, Any], source: str) -> None:
         problem = _mismatch(hints[spec.name], raw[spec.name], spec.name)
         if problem:
             raise ZsadError(f"result file {source}: {problem}")
+    for name, (record, key, kind) in _CHOICE_TYPES.items():
+        value = (raw.get(record) or {}).get(key)
+        if value is not None and _mismatch(kind, value, f"{record}.{key}"):
+            raise ZsadError(f"result file {source}: {_mismatch(kind, value, f'{record}.{key}')} ({name})")
+    differences = (raw.get("data") or {}).get("count_differences")
+    if differences is not None and not (
+        isinstance(differences, list) and all(isinstance(d, str) for d in differences)
+    ):
+        raise ZsadError(f"result file {source}: field 'data.count_differences' is not a list of strings")
     for where, values in [
         ("mean", raw["mean"]),
         *((f"per_class.{c}", v) for c, v in raw["per_class"].items()),
@@ -163,6 +223,11 @@ def _wrong(hint: Any, value: Any, where: str) -> str:
     expected = str(hint).replace("typing.", "").replace("NoneType", "null")
     expected = expected.replace("<class '", "").replace("'>", "")
     return f"field '{where}' is {shown} ({type(value).__name__}), expected {expected}"
+
+
+def _recorded(record: dict[str, Any], key: str, default: Any) -> Any:
+    value = record.get(key)
+    return default if value is None else value
 
 
 def read_results(folder: str | Path) -> list[RunResult]:

@@ -93,3 +93,50 @@ def test_constant_maps_are_missing_not_an_error():
     maps, masks = _maps(0)
     result = pixel_metrics(np.full_like(maps, 0.5), masks, aupro_variant="anomalyclip-200")
     assert result["aupro"] is None and "not constant" in result.reasons["aupro"]
+
+
+def _float16_grid_maps(seed: int, n: int = 6, size: int = 32):
+    """Weakly separated maps in [0, 1] (both ends present) on a coarse float16 grid: thousands of tied
+    pixels, many of them a few float32 ulps above one of the 200 thresholds."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((n, size, size), dtype=bool)
+    for i in range(0, n, 2):
+        r, c = rng.integers(0, size - 8, 2)
+        masks[i, r : r + rng.integers(3, 8), c : c + rng.integers(3, 8)] = True
+    maps = ndimage.gaussian_filter(rng.normal(size=(n, size, size)), sigma=(0, 1, 1)) + 0.25 * masks
+    maps = (maps - maps.min()) / (maps.max() - maps.min())
+    return (np.round(maps * 512) / 512).astype(np.float16).astype(np.float32), masks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_tied_float16_grid_scores_match_the_official_float64_thresholds(seed):
+    maps, masks = _float16_grid_maps(seed)
+    lo, hi = maps.min(), maps.max()
+    thresholds = np.arange(lo, hi, (hi - lo) / 200)
+    # the premise: float64 thresholds, some just below a score that rounding to float32 would land on
+    assert thresholds.dtype == np.float64
+    on_a_score = np.isin(thresholds.astype(np.float32), maps) & (thresholds.astype(np.float32) > thresholds)
+    assert on_a_score.any()
+    expected = cal_pro_score_transcription(masks, maps)
+    got = pixel_metrics(torch.from_numpy(maps), torch.from_numpy(masks), aupro_variant="anomalyclip-200")
+    assert got["aupro"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_tied_scores_on_the_torch_sort_path(monkeypatch):
+    from zsad_bench.metrics import curve
+
+    monkeypatch.setattr(curve, "_sorted_keys", curve._sorted_keys_torch)
+    maps, masks = _float16_grid_maps(3)
+    expected = cal_pro_score_transcription(masks, maps)
+    got = pixel_metrics(torch.from_numpy(maps), torch.from_numpy(masks), aupro_variant="anomalyclip-200")
+    assert got["aupro"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_floor_to_dtype_keeps_every_comparison():
+    from zsad_bench.metrics.aupro import floor_to_dtype
+
+    thresholds = np.arange(np.float32(0), np.float32(1), np.float32(1) / 200)
+    floored = floor_to_dtype(thresholds, np.dtype(np.float32))
+    assert floored.dtype == np.float32 and np.all(floored.astype(np.float64) <= thresholds)
+    grid = np.linspace(0, 1, 4097, dtype=np.float32)
+    assert np.array_equal(grid[:, None] > thresholds[None, :], grid[:, None] > floored[None, :])

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zsad_bench.atomic import atomic_file
 from zsad_bench.errors import ZsadError
 from zsad_bench.metrics.table import METRIC_KEYS
 from zsad_bench.report.tables import RANDOM_WEIGHTS, model_label
@@ -149,7 +150,8 @@ def save(fig: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
     with matplotlib.rc_context({"svg.hashsalt": "zsad-bench"}):
         for fmt in formats:
             path = stem.parent / f"{stem.name}.{fmt}"
-            fig.savefig(path, format=fmt, dpi=150, metadata=no_date.get(fmt))
+            with atomic_file(path) as handle:  # a reader never sees half a figure
+                fig.savefig(handle, format=fmt, dpi=150, metadata=no_date.get(fmt))
             paths.append(path)
             # The layout is in figure fractions, the same for every format: solve it once, not per format.
             fig.set_layout_engine("none")
