@@ -38,8 +38,9 @@ from PIL import Image
 from torch import nn
 
 from zsad_bench.api import Detector, Prediction, Trainable, TrainConfig
-from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones import fitted_shape, load_backbone
 from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
+from zsad_bench.backbones.shape import check_layers
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.errors import ZsadError
 from zsad_bench.ops.augment import MosaicDataset
@@ -106,12 +107,7 @@ class AprilGAN(Detector, Trainable):
     def __init__(self, options: AprilGANOptions | None = None, **overrides: Any) -> None:
         super().__init__(options, **overrides)
         o = self.options
-        if o.pos_antialias and o.pos_interpolation not in ("bilinear", "bicubic"):
-            raise ZsadError(
-                f"option pos_antialias of model 'april-gan' needs pos_interpolation bilinear or bicubic, "
-                f"not {o.pos_interpolation}; add -o pos_antialias=false"
-            )
-        self.backbone = load_backbone(o.backbone)
+        self.backbone = load_backbone(o.backbone, image_size=o.image_size)
         # open_clip's resize_pos_embed: bicubic, antialias=True, align_corners=False (§3.1).
         self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation, antialias=o.pos_antialias)
         self.input_size = o.image_size
@@ -125,6 +121,17 @@ class AprilGAN(Detector, Trainable):
         )
         self.prototype_cache = PrototypeCache()
         self._memory: dict[str, list[torch.Tensor]] = {}  # class name -> per layer (K*N, W), normalised
+
+    @classmethod
+    def validate_options(cls, options: AprilGANOptions, owner: str = "") -> None:  # type: ignore[override]
+        owner = owner or f"model '{cls.name}'"
+        if options.pos_antialias and options.pos_interpolation not in ("bilinear", "bicubic"):
+            raise ZsadError(
+                f"option pos_antialias of {owner} needs pos_interpolation bilinear or bicubic, "
+                f"not {options.pos_interpolation}; add -o pos_antialias=false"
+            )
+        shape = fitted_shape(options.backbone, options.image_size, owner)
+        check_layers(shape, "layers", options.layers, owner)
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         # The repository's eval transform: square bicubic resize, OpenAI mean/std (§3.1).
@@ -256,6 +263,14 @@ class AprilGAN(Detector, Trainable):
     # -- checkpoints --------------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         return {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
+
+    @classmethod
+    def checkpoint_options(cls, path: str | Path) -> AprilGANOptions:
+        """A folder's stored options; an official ``.pth`` (checked readable here) stores none."""
+        if Path(path).is_file():
+            read_official_state(Path(path), "trainable_linearlayer", "APRIL-GAN")
+            return cls.Options()
+        return super().checkpoint_options(path)  # type: ignore[return-value]
 
     @classmethod
     def load(cls, path: str | Path, **options: Any) -> AprilGAN:

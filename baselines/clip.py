@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from zsad_bench.api import Detector, Prediction
-from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones import fitted_shape, load_backbone
 from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
@@ -68,13 +68,17 @@ class PromptedCLIP(Detector):
     def __init__(self, options: CLIPOptions | None = None, **overrides: Any) -> None:
         super().__init__(options, **overrides)
         o = self.options
-        self.backbone = load_backbone(o.backbone)
+        self.backbone = load_backbone(o.backbone, image_size=o.image_size)
         # The AnomalyCLIP protocol resizes positional embeddings bilinearly, without antialias.
         self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
         self.input_size = o.image_size
         self.sigma = o.sigma
         self.temperature = o.temperature
         self.prototype_cache = PrototypeCache()
+
+    @classmethod
+    def validate_options(cls, options: CLIPOptions, owner: str = "") -> None:  # type: ignore[override]
+        fitted_shape(options.backbone, options.image_size, owner or f"model '{cls.name}'")
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         return squash_transform(self.input_size)

@@ -40,9 +40,10 @@ from PIL import Image
 from torch import nn
 
 from zsad_bench.api import Detector, Prediction, Trainable
-from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones import fitted_shape, load_backbone
 from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
 from zsad_bench.data.transforms import squash_transform
+from zsad_bench.errors import ZsadError
 from zsad_bench.ops.learned_prompts import context_prompts, encode_embedded_prompts, frozen_parts
 from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
@@ -82,7 +83,7 @@ class CoOp(Detector, Trainable):
     def __init__(self, options: CoOpOptions | None = None, **overrides: Any) -> None:
         super().__init__(options, **overrides)
         o = self.options
-        self.backbone = load_backbone(o.backbone)
+        self.backbone = load_backbone(o.backbone, image_size=o.image_size)
         # The AnomalyCLIP protocol resizes positional embeddings bilinearly, without antialias.
         self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
         self.input_size = o.image_size
@@ -95,6 +96,18 @@ class CoOp(Detector, Trainable):
         self.ctx = nn.Parameter(torch.empty(o.n_ctx, width).normal_(std=0.02))
         # class name -> (token ids (2, T), SOS embedding (2, 1, W), embeddings after the context)
         self._fixed: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    @classmethod
+    def validate_options(cls, options: CoOpOptions, owner: str = "") -> None:  # type: ignore[override]
+        owner = owner or f"model '{cls.name}'"
+        shape = fitted_shape(options.backbone, options.image_size, owner)
+        # SOS, the state word, at least one class-name token, "." and EOS share the context with it
+        room = shape.context_length - 5
+        if options.n_ctx > room:
+            raise ZsadError(
+                f"option n_ctx of {owner} must leave room for the words in the {shape.context_length}-token "
+                f"prompt: at most {room}, got {options.n_ctx}"
+            )
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         return squash_transform(self.input_size)

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from zsad_bench.api import Detector, Prediction
-from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones import fitted_shape, load_backbone
 from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
 from zsad_bench.data.transforms import squash_transform
 from zsad_bench.errors import ZsadError
@@ -194,15 +194,10 @@ class WinCLIP(Detector):
     def __init__(self, options: WinCLIPOptions | None = None, **overrides: Any) -> None:
         super().__init__(options, **overrides)
         o = self.options
-        self.backbone = load_backbone(o.backbone)
+        self.backbone = load_backbone(o.backbone, image_size=o.image_size)
         self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
         self.input_size = o.image_size
         self.grid = self.backbone.grid_size
-        if any(k > self.grid for k in o.scales):
-            raise ZsadError(
-                f"option scales of model 'winclip' must be window sizes in 1..{self.grid} patches "
-                f"(the grid at image_size {o.image_size}), got {','.join(map(str, o.scales))}"
-            )
         self.scales = o.scales
         self.temperature = o.temperature
         self.normal_states, self.anomalous_states, self.templates = _PROMPT_SETS[o.prompts]
@@ -212,6 +207,17 @@ class WinCLIP(Detector):
             self.register_buffer(f"_membership_{k}", window_membership(self.grid, k), persistent=False)
         self.prototype_cache = PrototypeCache()
         self._memory: dict[str, WinCLIPFeatures] = {}
+
+    @classmethod
+    def validate_options(cls, options: WinCLIPOptions, owner: str = "") -> None:  # type: ignore[override]
+        owner = owner or f"model '{cls.name}'"
+        shape = fitted_shape(options.backbone, options.image_size, owner)
+        grid = options.image_size // shape.patch_size
+        if any(k > grid for k in options.scales):
+            raise ZsadError(
+                f"option scales of {owner} must be window sizes in 1..{grid} patches "
+                f"(the grid at image_size {options.image_size}), got {','.join(map(str, options.scales))}"
+            )
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         # anomalib squash-resizes bicubically with antialias (PIL does), then the CLIP mean/std.

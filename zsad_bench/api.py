@@ -143,6 +143,14 @@ class Detector(torch.nn.Module):
                 f"{type(self).__name__} takes {self.Options.__name__}, not {type(options).__name__}"
             )
         self.options = self.Options.build(overrides, base=options, owner=f"model '{self.name}'")
+        self.validate_options(self.options)
+
+    @classmethod
+    def validate_options(cls, options: DetectorOptions, owner: str = "") -> None:
+        """Checks of ``options`` that one option's type and range cannot express: the image size against
+        the backbone's patch size, layer indices against its depth, one option against another. A problem
+        is one ``ZsadError`` line naming the option and a valid value. Runs in ``__init__`` and, through
+        ``zsad_bench.check_options``, before any model is loaded, so it reads no weights."""
 
     # -- what the harness calls -------------------------------------------------------------------
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
@@ -176,14 +184,69 @@ class Detector(torch.nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
     def save(self, path: str | Path) -> None:
-        """Write ``model.safetensors`` and ``config.json`` into the folder ``path``."""
-        from safetensors.torch import save_file
+        """Write ``model.safetensors`` and ``config.json`` into the folder ``path``, each file whole."""
+        from safetensors.torch import save
+
+        from zsad_bench.atomic import atomic_write
 
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
-        save_file(tensors, str(folder / "model.safetensors"))
-        (folder / "config.json").write_text(json.dumps(self.config(), indent=2) + "\n")
+        atomic_write(folder / "model.safetensors", save(tensors))
+        atomic_write(folder / "config.json", json.dumps(self.config(), indent=2) + "\n")
+
+    @classmethod
+    def checkpoint_options(cls, path: str | Path) -> DetectorOptions:
+        """The options stored in the checkpoint ``path`` (a folder written by ``save``), type-checked.
+
+        Reads ``config.json`` only: a missing or foreign folder, a truncated or malformed file, another
+        model's checkpoint or a stored option that fails validation is one ``ZsadError`` line naming the
+        file and what it holds. A detector that also reads single checkpoint files overrides this.
+        """
+        folder = Path(path)
+        if not folder.exists():
+            raise ZsadError(f"checkpoint {folder} does not exist; pass a folder written by 'zsad train'")
+        if not folder.is_dir():
+            raise ZsadError(
+                f"checkpoint {folder} is a file; model '{cls.name}' loads a folder written by 'zsad train' "
+                f"(config.json and model.safetensors)"
+            )
+        config_file = folder / "config.json"
+        if not config_file.is_file():
+            raise ZsadError(
+                f"checkpoint folder {folder} lacks config.json or model.safetensors; "
+                f"pass a folder written by 'zsad train'"
+            )
+        stored = _read_config(config_file)
+        stored_name = stored.pop("name", None)
+        if stored_name != cls.name:
+            written = "no model (no 'name' key)" if stored_name is None else f"model {stored_name!r}"
+            raise ZsadError(
+                f"checkpoint {config_file} was written for {written}, not '{cls.name}'; pass a checkpoint "
+                f"of '{cls.name}' or run the model it was written for"
+            )
+        return cls.Options.build(stored, owner=f"checkpoint {config_file}")
+
+    @classmethod
+    def check_checkpoint(cls, path: str | Path) -> DetectorOptions:
+        """``checkpoint_options`` and a look at the weights file's header (empty, truncated, not
+        safetensors), without reading its tensors: what can be refused before any model runs."""
+        from safetensors import SafetensorError, safe_open
+
+        options = cls.checkpoint_options(path)
+        if Path(path).is_file():  # a single-file checkpoint: the override of checkpoint_options read it
+            return options
+        weights_file = Path(path) / "model.safetensors"
+        if not weights_file.is_file():
+            raise ZsadError(
+                f"checkpoint folder {path} lacks config.json or model.safetensors; "
+                f"pass a folder written by 'zsad train'"
+            )
+        try:
+            with safe_open(str(weights_file), framework="pt") as handle:
+                list(handle.keys())
+        except (SafetensorError, OSError) as exc:
+            raise ZsadError(_corrupt(weights_file, exc)) from None
+        return options
 
     @classmethod
     def load(cls, path: str | Path, **overrides: Any) -> Detector:
@@ -195,28 +258,13 @@ class Detector(torch.nn.Module):
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        folder = Path(path)
-        config_file, weights_file = folder / "config.json", folder / "model.safetensors"
-        if not config_file.is_file() or not weights_file.is_file():
-            raise ZsadError(
-                f"checkpoint folder {folder} lacks config.json or model.safetensors; "
-                f"pass a folder written by 'zsad train'"
-            )
-        try:
-            stored = json.loads(config_file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ZsadError(f"checkpoint {config_file} is not JSON ({exc}); re-run 'zsad train'") from exc
-        if not isinstance(stored, dict):
-            raise ZsadError(f"checkpoint {config_file} is not a JSON object; re-run 'zsad train'")
-        stored_name = stored.pop("name", cls.name)
-        if stored_name != cls.name:
-            raise ZsadError(f"checkpoint {folder} holds model '{stored_name}', not '{cls.name}'")
-        options = cls.Options.build(stored, owner=f"checkpoint {config_file}")
+        options = cls.check_checkpoint(path)
         detector = cls(options, **overrides)
+        weights_file = Path(path) / "model.safetensors"
         try:
             state = load_file(str(weights_file))
-        except SafetensorError as exc:
-            raise ZsadError(f"checkpoint {weights_file} is corrupt ({exc}); re-run 'zsad train'") from exc
+        except (SafetensorError, OSError) as exc:
+            raise ZsadError(_corrupt(weights_file, exc)) from None
         detector.load_trainable_state_dict(state, source=str(weights_file))
         return detector
 
@@ -233,3 +281,33 @@ class Detector(torch.nn.Module):
             )
             raise ZsadError(f"checkpoint {source} does not fit model '{self.name}' ({details})")
         self.load_state_dict(state, strict=False)
+
+
+def _read_config(config_file: Path) -> dict[str, Any]:
+    """A checkpoint's ``config.json`` as a dict, or one line saying what the file holds instead."""
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ZsadError(
+            f"checkpoint {config_file} holds binary data, not JSON; re-run 'zsad train'"
+        ) from None
+    if not text.strip():
+        raise ZsadError(f"checkpoint {config_file} is empty; re-run 'zsad train'")
+    try:
+        stored = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ZsadError(
+            f"checkpoint {config_file} is not JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}; "
+            f"truncated or edited); re-run 'zsad train'"
+        ) from None
+    if not isinstance(stored, dict):
+        raise ZsadError(
+            f"checkpoint {config_file} holds a JSON {type(stored).__name__}, not a model's options; "
+            f"re-run 'zsad train'"
+        )
+    return stored
+
+
+def _corrupt(weights_file: Path, exc: Exception) -> str:
+    what = "empty" if weights_file.stat().st_size == 0 else f"truncated or not safetensors ({exc})"
+    return f"checkpoint {weights_file} is {what}; re-run 'zsad train'"

@@ -1,4 +1,4 @@
-import json
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -66,29 +66,85 @@ def test_load_wrong_shape_or_missing_files_is_one_line(tmp_path):
     Toy(width=4).save(tmp_path / "ckpt")
     with pytest.raises(ZsadError, match=r"does not fit model 'toy'.*wrong shape: weight"):
         Toy.load(tmp_path / "ckpt", width=5)
-    with pytest.raises(ZsadError, match=r"lacks config\.json"):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ZsadError, match=r"checkpoint folder .*empty lacks config\.json"):
         Toy.load(tmp_path / "empty")
-    (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(ZsadError, match="corrupt"):
-        Toy.load(tmp_path / "ckpt")
+    with pytest.raises(ZsadError, match=r"checkpoint .*nowhere does not exist; pass a folder written by"):
+        Toy.load(tmp_path / "nowhere")
+    with pytest.raises(ZsadError, match=r"checkpoint .*config\.json is a file; model 'toy' loads a folder"):
+        Toy.load(tmp_path / "ckpt" / "config.json")
 
 
-def test_load_validates_the_stored_options(tmp_path):
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and "Traceback" not in text
+    return text
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "is empty"),
+        (b"garbage", r"is truncated or not safetensors \(.*header"),
+        ("truncate", r"is truncated or not safetensors \(.*incomplete metadata"),
+    ],
+)
+def test_an_empty_or_truncated_weights_file_is_one_line_naming_it(tmp_path, content, says):
+    folder = tmp_path / "ckpt"
+    Toy(width=4000).save(folder)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if content == "truncate" else content)
+    # refused before any model is built (check_checkpoint reads only the header) and when loading
+    for attempt in (Toy.check_checkpoint, Toy.load):
+        with pytest.raises(ZsadError) as exc:
+            attempt(folder)
+        assert re.fullmatch(
+            rf"checkpoint {re.escape(str(weights))} {says}.*; re-run 'zsad train'", _one_line(exc)
+        )
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("", "is empty"),
+        (
+            '{"name": "toy", "wid',
+            r"is not JSON \(Unterminated string starting at: line 1, column 17; truncated or edited\)",
+        ),
+        ("{not json", r"is not JSON \(Expecting property name"),
+        ("[1, 2]", "holds a JSON list, not a model's options"),
+        (b"\xff\xfe\x00binary", "holds binary data, not JSON"),
+        ('{"width": 4}', r"was written for no model \(no 'name' key\), not 'toy'"),
+        (
+            '{"name": "coop", "width": 4}',
+            "was written for model 'coop', not 'toy'; pass a checkpoint of 'toy'",
+        ),
+        ('{"name": "toy", "width": -4}', r"option width of checkpoint .*config\.json must be an integer"),
+        ('{"name": "toy", "width": 4, "depth": 2}', r"checkpoint .*config\.json has no option 'depth'"),
+    ],
+)
+def test_a_bad_config_json_is_one_line_naming_the_file_and_what_it_holds(tmp_path, config, says):
     folder = tmp_path / "ckpt"
     Toy(width=4).save(folder)
-    config = folder / "config.json"
-    config.write_text(json.dumps({"name": "toy", "backbone": "none", "width": -4}))
-    with pytest.raises(ZsadError, match=r"option width of checkpoint .*config\.json must be an integer"):
-        Toy.load(folder)
-    config.write_text(json.dumps({"name": "toy", "width": 4, "depth": 2}))
-    with pytest.raises(ZsadError, match=r"checkpoint .*config\.json has no option 'depth'"):
-        Toy.load(folder)
-    config.write_text(json.dumps({"name": "coop", "width": 4}))
-    with pytest.raises(ZsadError, match="holds model 'coop', not 'toy'"):
-        Toy.load(folder)
-    config.write_text("{not json")
-    with pytest.raises(ZsadError, match="is not JSON"):
-        Toy.load(folder)
+    config_file = folder / "config.json"
+    if isinstance(config, bytes):
+        config_file.write_bytes(config)
+    else:
+        config_file.write_text(config)
+    for attempt in (Toy.checkpoint_options, Toy.load):
+        with pytest.raises(ZsadError) as exc:
+            attempt(folder)
+        line = _one_line(exc)
+        assert str(config_file) in line and re.search(says, line), line
+
+
+def test_save_writes_whole_files_and_no_temporaries(tmp_path):
+    Toy(width=4).save(tmp_path / "new" / "ckpt")  # the folder is created
+    assert sorted(p.name for p in (tmp_path / "new" / "ckpt").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
 
 
 def test_training_free_detectors_refuse_fit():
@@ -154,3 +210,69 @@ def test_public_listing():
     assert {"clip", "clip-ac"} <= set(zsad_bench.list_models())
     assert "synthetic" in zsad_bench.list_datasets()
     assert "default" in zsad_bench.list_protocols()
+
+
+class Picky(Toy):
+    """A Toy whose options are also checked together, as detectors check theirs against the backbone."""
+
+    name = "picky"
+
+    @classmethod
+    def validate_options(cls, options, owner=""):
+        if options.width == 7:
+            raise ZsadError(f"option width of {owner or 'model picky'} must not be 7")
+
+
+def test_validate_options_runs_on_every_construction_path(tmp_path):
+    with pytest.raises(ZsadError, match="must not be 7"):
+        Picky(width=7)
+    Picky(width=4).save(tmp_path / "ckpt")
+    with pytest.raises(ZsadError, match="must not be 7"):
+        Picky.load(tmp_path / "ckpt", width=7)
+
+
+def test_check_options_uses_the_backbone_and_each_checkpoint(tmp_path):
+    from zsad_bench._factory import check_options
+    from zsad_bench.anomalyclip import AnomalyCLIP
+
+    check_options(["clip"], {"image_size": "64"}, backbone="test-tiny")
+    with pytest.raises(
+        ZsadError, match=r"must be a multiple of the patch size 14 of ViT-L-14-336-quickgelu, e\.g\. 70"
+    ):
+        check_options(["clip"], {"image_size": "64"})  # the default backbone's patch is 14
+    folder = tmp_path / "ckpt"
+    AnomalyCLIP(backbone="test-tiny", image_size=64, features=(6, 24)).save(folder)
+    check_options(["anomalyclip"], {}, checkpoints={"anomalyclip": folder})  # its stored 64 px, test-tiny
+    with pytest.raises(
+        ZsadError, match="image_size of model 'anomalyclip' must be a multiple of a test-tiny"
+    ):
+        check_options(["anomalyclip"], {"image_size": "60"}, checkpoints={"anomalyclip": folder})
+    with pytest.raises(ZsadError, match=r"names layer 30, but test-tiny has layers 1\.\.24"):
+        check_options(["anomalyclip"], {"dpam_from": "30"}, checkpoints={"anomalyclip": folder})
+    with pytest.raises(ZsadError, match=r"config\.json was written for model 'anomalyclip', not 'coop'"):
+        check_options(["coop"], {}, checkpoints={"coop": folder})
+    with pytest.raises(ZsadError, match="model 'clip' is training-free; it takes no checkpoint"):
+        check_options(["clip"], {}, checkpoints={"clip": folder})
+
+
+def test_checkpoint_map_gives_each_model_its_own(tmp_path):
+    from zsad_bench._factory import checkpoint_map
+
+    a, b = tmp_path / "a", tmp_path / "b=c"
+    assert checkpoint_map(["coop"], None) == {} == checkpoint_map(["coop"], ())
+    assert checkpoint_map(["coop"], (str(a),)) == {"coop": a}  # a bare path with one model
+    assert checkpoint_map(["coop"], a) == {"coop": a}
+    b.mkdir()
+    assert checkpoint_map(["coop"], (str(b),)) == {"coop": b}  # an existing path with '=' stays a path
+    pairs = (f"coop={a}", f"anomalyclip={b}")
+    assert checkpoint_map(["anomalyclip", "coop"], pairs) == {"coop": a, "anomalyclip": b}
+    with pytest.raises(ZsadError, match=r"does not say which model it is for; with several models write "):
+        checkpoint_map(["anomalyclip", "coop"], (str(a),))
+    with pytest.raises(
+        ZsadError, match=r"names model 'april-gan', which is not run \(--model anomalyclip,coop\)"
+    ):
+        checkpoint_map(["anomalyclip", "coop"], (f"april-gan={a}",))
+    with pytest.raises(ZsadError, match="gives model 'coop' two checkpoints"):
+        checkpoint_map(["anomalyclip", "coop"], (f"coop={a}", f"coop={b}"))
+    with pytest.raises(ZsadError, match="names no path; write --checkpoint coop=PATH"):
+        checkpoint_map(["coop"], ("coop=",))

@@ -21,7 +21,7 @@ import torch
 from zsad_bench.errors import ZsadError
 from zsad_bench.ops.official import read_official_state
 
-__all__ = ["load_official", "official_state"]
+__all__ = ["load_official", "official_options", "official_state"]
 
 IGNORED_PREFIXES = ("compound_prompt_projections.", "token_prefix_", "token_suffix_", "tokenized_prompts_")
 
@@ -34,14 +34,20 @@ def official_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def official_options(cls: Any, path: Path, state: dict[str, torch.Tensor] | None = None) -> Any:
+    """``cls.Options`` with the prompt shapes (n_ctx, depth, t_n_ctx) of an official checkpoint file."""
+    state = official_state(path) if state is None else state
+    depth = 1 + sum(1 for k in state if k.startswith("compound_prompts_text."))
+    shapes = {"n_ctx": state["ctx_pos"].shape[2], "depth": depth}
+    if depth > 1:
+        shapes["t_n_ctx"] = state["compound_prompts_text.0"].shape[0]
+    return cls.Options.build(shapes, owner=f"checkpoint {path}")
+
+
 def load_official(cls: Any, path: Path, **options: Any) -> Any:
     """Build ``cls`` (AnomalyCLIP) with ``options`` and the learned prompts of an official checkpoint."""
     state = official_state(path)
-    n_ctx = state["ctx_pos"].shape[2]
-    depth = 1 + sum(1 for k in state if k.startswith("compound_prompts_text."))
-    t_n_ctx = state["compound_prompts_text.0"].shape[0] if depth > 1 else options.get("t_n_ctx", 4)
-    options = {"n_ctx": n_ctx, "depth": depth, "t_n_ctx": t_n_ctx, **options}
-    detector = cls(**options)
+    detector = cls(official_options(cls, path, state), **options)
     learned = {f"prompt_learner.{k}": v for k, v in state.items() if not k.startswith(IGNORED_PREFIXES)}
     _check_tokenisation(detector, state, path)
     detector.load_trainable_state_dict(learned, source=str(path))

@@ -24,16 +24,20 @@ from PIL import Image
 
 from zsad_bench.anomalyclip.prompt_learner import PromptLearner
 from zsad_bench.api import Detector, Prediction, Trainable
-from zsad_bench.backbones import load_backbone
+from zsad_bench.backbones import fitted_shape, load_backbone
 from zsad_bench.backbones.dual_path import encode_image_dual_path
 from zsad_bench.backbones.pos_embed import INTERPOLATION_MODES
+from zsad_bench.backbones.shape import check_layers
 from zsad_bench.data.transforms import squash_transform
+from zsad_bench.errors import ZsadError
 from zsad_bench.ops.losses import glocal_loss
 from zsad_bench.ops.maps import gaussian_blur, patch_probabilities, upsample
 from zsad_bench.ops.prompts import full_precision
 from zsad_bench.options import DetectorOptions, option
 
 __all__ = ["AnomalyCLIP", "AnomalyCLIPOptions"]
+
+PROMPT_WORDS = 5  # SOS, "damaged", "object", "." and EOS around the learned context
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class AnomalyCLIP(Detector, Trainable):
     def __init__(self, options: AnomalyCLIPOptions | None = None, **overrides: Any) -> None:
         super().__init__(options, **overrides)
         o = self.options
-        self.backbone = load_backbone(o.backbone)
+        self.backbone = load_backbone(o.backbone, image_size=o.image_size)
         # The official code resizes the 24x24 positional grid bilinearly, without antialias (section 1.4).
         self.backbone.set_image_size(o.image_size, mode=o.pos_interpolation)
         self.input_size = o.image_size
@@ -76,6 +80,29 @@ class AnomalyCLIP(Detector, Trainable):
         self.temperature, self.sigma, self.lam = o.temperature, o.sigma, o.lam
         self.trained_on = o.trained_on
         self.prompt_learner = PromptLearner(self.backbone, n_ctx=o.n_ctx, depth=o.depth, t_n_ctx=o.t_n_ctx)
+
+    @classmethod
+    def validate_options(cls, options: AnomalyCLIPOptions, owner: str = "") -> None:  # type: ignore[override]
+        owner = owner or f"model '{cls.name}'"
+        shape = fitted_shape(options.backbone, options.image_size, owner)
+        check_layers(shape, "features", options.features, owner)
+        check_layers(shape, "dpam_from", (options.dpam_from,), owner)
+        text_layers = shape.num_text_layers
+        if options.depth > text_layers:
+            raise ZsadError(
+                f"option depth of {owner} must be at most {text_layers} (the text layers of "
+                f"{shape.spec.model}), got {options.depth}"
+            )
+        if options.t_n_ctx > options.n_ctx:
+            raise ZsadError(
+                f"option t_n_ctx of {owner} must be at most n_ctx ({options.n_ctx}), got {options.t_n_ctx}"
+            )
+        room = shape.context_length - PROMPT_WORDS  # "X ... X damaged object." must keep its EOS token
+        if options.n_ctx > room:
+            raise ZsadError(
+                f"option n_ctx of {owner} must leave room for the words in the {shape.context_length}-token "
+                f"prompt: at most {room}, got {options.n_ctx}"
+            )
 
     def transform(self) -> Callable[[Image.Image], torch.Tensor]:
         return squash_transform(self.input_size)
@@ -133,6 +160,15 @@ class AnomalyCLIP(Detector, Trainable):
     # -- checkpoints ----------------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         return {f"prompt_learner.{k}": v for k, v in self.prompt_learner.state_dict().items()}
+
+    @classmethod
+    def checkpoint_options(cls, path: str | Path) -> AnomalyCLIPOptions:
+        """A folder's stored options, or the prompt shapes of an official ``epoch_N.pth``."""
+        if Path(path).is_file():
+            from zsad_bench.anomalyclip.checkpoint import official_options
+
+            return official_options(cls, Path(path))
+        return super().checkpoint_options(path)  # type: ignore[return-value]
 
     @classmethod
     def load(cls, path: str | Path, **options: Any) -> AnomalyCLIP:

@@ -1,54 +1,113 @@
 """Building a ``ClipBackbone`` from a spec: hub tags, local weight files, random and tiny test weights.
 
 Weights come from the Hugging Face hub cache. A cached copy is used without touching the network; a
-missing one is downloaded; when that fails (offline) the error names the model, the cache folder and
-``zsad models download``.
+missing one is downloaded. Offline (``HF_HUB_OFFLINE`` set, or one quick request to the Hub fails to
+connect) nothing is retried: the error says "offline" in one line within seconds, naming the model, the
+cache folder and ``zsad models download`` (the Hub client would otherwise retry for about a minute).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import torch
 
 from zsad_bench.backbones.clip import ClipBackbone
-from zsad_bench.backbones.spec import TINY_CONFIG, TINY_NAME, BackboneSpec, parse_backbone
+from zsad_bench.backbones.shape import backbone_shape, is_weights_file
+from zsad_bench.backbones.spec import TINY_PATCHES, BackboneSpec, fit_tiny, parse_backbone, tiny_config
 from zsad_bench.errors import ZsadError
 
 __all__ = ["download_weights", "load_backbone", "weights_sha256"]
 
 _TINY_SEED = 0
+_PROBE_TIMEOUT_S = 5.0  # one request to tell "offline" from "slow"; a blackholed network costs this much
+# Exception class names (anywhere in the chain) meaning the Hub cannot be reached at all; by name because
+# huggingface_hub and its HTTP client moved these classes between versions.
+_OFFLINE_KINDS = frozenset(
+    {
+        "OfflineModeIsEnabled",
+        "LocalEntryNotFoundError",
+        "ConnectError",
+        "ConnectTimeout",
+        "ConnectionError",
+        "ProxyError",
+        "NetworkError",
+        "TimeoutException",
+        "gaierror",
+        "TimeoutError",
+    }
+)
 
 
-def load_backbone(spec: str | BackboneSpec, device: str | torch.device | None = None) -> ClipBackbone:
-    """A frozen, eval-mode backbone on ``device`` (CPU by default)."""
+def load_backbone(
+    spec: str | BackboneSpec, device: str | torch.device | None = None, image_size: int | None = None
+) -> ClipBackbone:
+    """A frozen, eval-mode backbone on ``device`` (CPU by default).
+
+    ``image_size`` (the detector's input side) picks the ``test-tiny`` family whose patch size divides
+    it; the other specs do not depend on it.
+    """
     import open_clip
 
-    spec = parse_backbone(spec) if isinstance(spec, str) else spec
-    if spec.model == TINY_NAME:
-        model = _tiny_model()
+    spec = fit_tiny(parse_backbone(spec) if isinstance(spec, str) else spec, image_size)
+    backbone_shape(spec)  # an unknown or unsupported architecture, a missing weights file: one line
+    if spec.model in TINY_PATCHES:
+        model = _tiny_model(spec.model)
+    elif not spec.random_weights and is_weights_file(spec.pretrained):
+        model = open_clip.create_model(spec.model, pretrained=None)
+        _load_weights_file(model, spec)
     else:
-        if open_clip.get_model_config(spec.model) is None:
-            raise ZsadError(
-                f"unknown backbone architecture '{spec.model}'; see open_clip.list_models(), "
-                f"e.g. ViT-L-14-336-quickgelu"
-            )
         weights = None if spec.random_weights else _weights_file(spec)
         model = open_clip.create_model(spec.model, pretrained=weights, weights_only=True)
-    tokenizer = open_clip.get_tokenizer("ViT-B-32" if spec.model == TINY_NAME else spec.model)
+    tokenizer = open_clip.get_tokenizer("ViT-B-32" if spec.model in TINY_PATCHES else spec.model)
     backbone = ClipBackbone(model, spec, tokenizer)
     return backbone.to(device or "cpu")
 
 
-def _tiny_model() -> torch.nn.Module:
+def _tiny_model(name: str) -> torch.nn.Module:
     from open_clip.model import CLIP
 
     # Random but reproducible: the same tiny weights in every process, without touching the global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_TINY_SEED)
-        return CLIP(**TINY_CONFIG)
+        return CLIP(**tiny_config(name))
+
+
+def _load_weights_file(model: torch.nn.Module, spec: BackboneSpec) -> None:
+    """Load the user's weights file into ``model`` through open_clip's own checkpoint loader (key fixes,
+    positional-embedding resize), read with ``weights_only=True`` so that no pickled code runs. Anything
+    that is not a state dict of this architecture is one line naming the file."""
+    from open_clip import load_checkpoint
+
+    path = spec.pretrained
+    try:
+        with warnings.catch_warnings():  # torch's pickle-protocol notes are noise beside the one line
+            warnings.simplefilter("ignore")
+            load_checkpoint(model, path, weights_only=True)
+    except Exception as exc:  # unpickling, zip, safetensors and key errors alike
+        text = str(exc).strip()
+        # open_clip's fitting steps assert (a resized embedding of another width) or list the keys
+        if isinstance(exc, AssertionError) or text.startswith("Error(s) in loading state_dict"):
+            lines = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+            detail = (lines[0] if lines else text)[:160]
+            raise ZsadError(
+                f"weights file {path} does not fit {spec.model} ({detail}); pass the weights of that "
+                f"architecture or name the matching one, MODEL:{path}"
+            ) from None
+        first = (text.splitlines()[0] if text else type(exc).__name__)[:120]
+        if Path(path).stat().st_size == 0:
+            first = "the file is empty"
+        elif "Weights only load failed" in text:
+            first = "refused by the safe loader; nothing in it ran"
+        elif "zip archive" in text or isinstance(exc, (EOFError, IndexError, KeyError)):
+            first = "truncated, or not a torch file"
+        raise ZsadError(
+            f"weights file {path} is not a state dict of tensors ({first}); pass a .pt, .pth, .bin or "
+            f".safetensors file of {spec.model} weights"
+        ) from None
 
 
 def _weights_file(spec: BackboneSpec) -> str:
@@ -68,13 +127,62 @@ def _weights_file(spec: BackboneSpec) -> str:
     cached = _cached_hub_file(cfg)
     if cached is not None:
         return cached
+    offline = _offline_reason(cfg)
+    if offline is not None:
+        raise ZsadError(_offline_message(spec, offline))
     try:
         path = download_pretrained(cfg)
     except Exception as exc:
-        raise ZsadError(_offline_message(spec)) from exc
+        if _is_offline_error(exc):  # the network went away after the probe
+            raise ZsadError(_offline_message(spec, _short(exc))) from exc
+        raise ZsadError(_failed_message(spec, _short(exc))) from exc
     if not path:
-        raise ZsadError(_offline_message(spec))
+        raise ZsadError(_failed_message(spec, "the pretrained tag names no file"))
     return path
+
+
+def _offline_reason(cfg: dict) -> str | None:
+    """Why the Hub cannot be reached (``HF_HUB_OFFLINE``, or a connection error on one quick request
+    without retries), or None when it answers (any HTTP status: a missing file is not "offline")."""
+    import urllib.parse
+
+    import huggingface_hub
+    from huggingface_hub import constants
+    from open_clip.constants import HF_WEIGHTS_NAME
+
+    # The environment too: huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported.
+    if constants.is_offline_mode() or _truthy(os.environ.get("HF_HUB_OFFLINE", "")):
+        return "HF_HUB_OFFLINE is set"
+    hub = cfg.get("hf_hub", "")
+    if not hub:
+        return None  # a plain URL: urllib fails at once without a network and does not retry
+    repo, filename = os.path.split(hub)
+    url = huggingface_hub.hf_hub_url(repo.rstrip("/"), filename or HF_WEIGHTS_NAME)
+    try:
+        huggingface_hub.get_hf_file_metadata(url, timeout=_PROBE_TIMEOUT_S)
+    except Exception as exc:  # HTTP errors of every kind, which all mean the Hub is reachable
+        if _is_offline_error(exc):
+            return f"cannot reach {urllib.parse.urlsplit(url).netloc}: {_short(exc)}"
+    return None
+
+
+def _is_offline_error(exc: BaseException | None) -> bool:
+    for _ in range(8):  # the cause chain: the Hub wraps the transport's error, which wraps the socket's
+        if exc is None:
+            return False
+        if {cls.__name__ for cls in type(exc).__mro__} & _OFFLINE_KINDS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _cached_hub_file(cfg: dict) -> str | None:
@@ -94,12 +202,22 @@ def _cached_hub_file(cfg: dict) -> str | None:
     return None
 
 
-def _offline_message(spec: BackboneSpec) -> str:
+def _offline_message(spec: BackboneSpec, reason: str) -> str:
     from huggingface_hub import constants
 
     return (
-        f"weights for {spec} are not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and could not be "
-        f"downloaded; run 'zsad models download {spec}' with network access, or pass MODEL:/path/to/weights"
+        f"weights for {spec} are not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and cannot be "
+        f"downloaded: offline ({reason}); run 'zsad models download {spec}' where there is network access, "
+        "or pass MODEL:/path/to/weights"
+    )
+
+
+def _failed_message(spec: BackboneSpec, reason: str) -> str:
+    from huggingface_hub import constants
+
+    return (
+        f"could not download the weights for {spec} into the Hugging Face cache ({constants.HF_HUB_CACHE}): "
+        f"{reason}; run 'zsad models download {spec}' again, or pass MODEL:/path/to/weights"
     )
 
 

@@ -7,7 +7,17 @@ from typing import Any
 
 from zsad_bench.errors import ZsadError
 
-__all__ = ["DEFAULT_TAGS", "RANDOM", "TINY_CONFIG", "TINY_NAME", "BackboneSpec", "parse_backbone"]
+__all__ = [
+    "DEFAULT_TAGS",
+    "RANDOM",
+    "TINY_CONFIG",
+    "TINY_NAME",
+    "TINY_PATCHES",
+    "BackboneSpec",
+    "fit_tiny",
+    "parse_backbone",
+    "tiny_config",
+]
 
 TINY_NAME = "test-tiny"
 RANDOM = "random"
@@ -22,12 +32,30 @@ DEFAULT_TAGS = {
 # A CLIP small enough that a batch of 8 images at 64 px runs in a few milliseconds on a CPU, with the
 # layer counts of ViT-L/14 (24 visual, 12 text blocks) so that every method's default layer indices
 # (6/12/18/24, DPAM from block 6) exist. Random weights only: numbers made with it mean nothing.
-TINY_CONFIG: dict[str, Any] = {
-    "embed_dim": 32,
-    "quick_gelu": True,
-    "vision_cfg": {"image_size": 64, "layers": 24, "width": 32, "head_width": 16, "patch_size": 8},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 12},
-}
+# It comes in one patch size per family of the real backbones, each with an 8 x 8 native grid:
+# ``test-tiny`` (patch 8, 64 px) and the ViT-L/14 and ViT-B/16 families, so that a detector's default
+# input size fits one of them (518 = 14 x 37, 240 = 8 x 30).
+TINY_PATCHES: dict[str, int] = {TINY_NAME: 8, f"{TINY_NAME}-14": 14, f"{TINY_NAME}-16": 16}
+
+
+def tiny_config(name: str = TINY_NAME) -> dict[str, Any]:
+    """The open_clip ``CLIP(**config)`` keywords of the tiny backbone ``name`` (a ``TINY_PATCHES`` key)."""
+    patch = TINY_PATCHES[name]
+    return {
+        "embed_dim": 32,
+        "quick_gelu": True,
+        "vision_cfg": {
+            "image_size": 8 * patch,
+            "layers": 24,
+            "width": 32,
+            "head_width": 16,
+            "patch_size": patch,
+        },
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 12},
+    }
+
+
+TINY_CONFIG: dict[str, Any] = tiny_config(TINY_NAME)
 
 
 @dataclass(frozen=True)
@@ -53,10 +81,10 @@ def parse_backbone(spec: str) -> BackboneSpec:
     model, sep, pretrained = spec.strip().partition(":")
     if not model:
         raise ZsadError(f"backbone '{spec}' names no model; use MODEL[:PRETRAINED], e.g. ViT-L-14-336:openai")
-    if model == TINY_NAME:
+    if model in TINY_PATCHES:
         if sep and pretrained not in ("", RANDOM):
-            raise ZsadError(f"'{TINY_NAME}' only exists with random weights; use '{TINY_NAME}'")
-        return BackboneSpec(TINY_NAME, RANDOM)
+            raise ZsadError(f"'{model}' only exists with random weights; use '{model}'")
+        return BackboneSpec(model, RANDOM)
     if not pretrained:
         if model not in DEFAULT_TAGS:
             raise ZsadError(
@@ -65,3 +93,15 @@ def parse_backbone(spec: str) -> BackboneSpec:
             )
         pretrained = DEFAULT_TAGS[model]
     return BackboneSpec(model, pretrained)
+
+
+def fit_tiny(spec: BackboneSpec, image_size: int | None) -> BackboneSpec:
+    """``test-tiny`` in the patch size that divides ``image_size``: 8 when it can (64 px as always), else
+    14 or 16 (a detector's default 518 px takes the ViT-L/14 family). Any other spec is returned as is,
+    and so is ``test-tiny`` when no patch size fits (the image-size check then names the valid ones)."""
+    if spec.model != TINY_NAME or not image_size:
+        return spec
+    for name, patch in TINY_PATCHES.items():
+        if image_size % patch == 0:
+            return BackboneSpec(name, RANDOM)
+    return spec

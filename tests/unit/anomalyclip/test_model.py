@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 import zsad_bench
+from zsad_bench._factory import check_options
 from zsad_bench.anomalyclip import AnomalyCLIP
 from zsad_bench.api import TrainConfig
 from zsad_bench.data import AnomalyDataset, data_root, read_manifest
@@ -21,20 +25,79 @@ def model() -> AnomalyCLIP:
     return AnomalyCLIP(backbone="test-tiny", image_size=64).eval()
 
 
+def _heads_attention(block, z: torch.Tensor, vv: bool) -> torch.Tensor:
+    """Per head softmax(q kᵀ / sqrt(d)) v, or softmax(v vᵀ / sqrt(d)) v for V-V, then ``out_proj``, by hand
+    from the block's packed projection weights (AnomalyCLIP.py:57-94)."""
+    attn = block.attn
+    width, heads = z.shape[-1], attn.num_heads
+    d = width // heads
+    q, k, v = F.linear(z, attn.in_proj_weight, attn.in_proj_bias).split(width, dim=-1)
+    outs = []
+    for h in range(heads):
+        qh, kh, vh = (t[..., h * d : (h + 1) * d] for t in (q, k, v))
+        a, b = (vh, vh) if vv else (qh, kh)
+        outs.append(torch.softmax(a @ b.transpose(-1, -2) / math.sqrt(d), dim=-1) @ vh)
+    return F.linear(torch.cat(outs, dim=-1), attn.out_proj.weight, attn.out_proj.bias)
+
+
+def _official_image_features(model: AnomalyCLIP, images: torch.Tensor, layers: list[int]):
+    """Global feature and per-layer patch features from open_clip's raw modules, DPAM written out by
+    hand: blocks before ``dpam_from`` through open_clip's own block forward, the later ones with both
+    attentions; V-V stream without MLP; CLS @ proj without ln_post; patches ln_post then proj."""
+    visual = model.backbone.model.visual
+    blocks = visual.transformer.resblocks
+    x = visual.conv1(images).flatten(2).transpose(1, 2)  # (B, N, W) patch embeddings
+    cls = visual.class_embedding.expand(len(images), 1, -1)
+    x = visual.ln_pre(torch.cat([cls, x], dim=1) + visual.positional_embedding)
+    o = s = x
+    patches = {}
+    for index, block in enumerate(blocks, start=1):
+        if index < model.dpam_from:
+            o = block(o) if visual.transformer.batch_first else block(o.transpose(0, 1)).transpose(0, 1)
+            s = o
+        else:
+            z = block.ln_1(o)
+            o = o + _heads_attention(block, z, vv=False)
+            o = o + block.mlp(block.ln_2(o))
+            s = s + _heads_attention(block, z, vv=True)
+        if index in layers:
+            patches[index] = F.normalize(visual.ln_post(s[:, 1:]) @ visual.proj, dim=-1)
+    return F.normalize(o[:, 0] @ visual.proj, dim=-1), patches
+
+
+def _official_text_features(model: AnomalyCLIP) -> torch.Tensor:
+    """[normal, abnormal] text features from open_clip's raw text modules: the learned context at
+    positions 1..12, deep tokens overwriting positions 1..4 before blocks 2..9 (fp16-rounded), ln_final,
+    the EOS token, the projection."""
+    oc, learner = model.backbone.model, model.prompt_learner
+    ids = learner.token_ids
+    x = oc.token_embedding(ids).float()
+    x[:, 1:13] = torch.cat([learner.ctx_pos[0], learner.ctx_neg[0]])
+    x = x + oc.positional_embedding
+    for index, block in enumerate(oc.transformer.resblocks, start=1):
+        if 2 <= index <= 9:
+            x[:, 1:5] = learner.compound_prompts_text[index - 2].half().float()
+        if oc.transformer.batch_first:
+            x = block(x, attn_mask=oc.attn_mask)
+        else:
+            x = block(x.transpose(0, 1), attn_mask=oc.attn_mask).transpose(0, 1)
+    x = oc.ln_final(x)[torch.arange(2), ids.argmax(dim=-1)]
+    return F.normalize(x @ oc.text_projection, dim=-1)
+
+
 def test_forward_follows_the_official_formulas(model):
     images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         prediction = model(images, ["ignored", "names"])
-        text = F.normalize(model.prompt_learner.encode(model.backbone), dim=-1)
-        features = model.frozen_features(images)
-        score = (features["global"] @ text.T / 0.07).softmax(-1)[:, 1]
-        patches = features["patch.24"]  # (B, 64, D), normalised
-        probs = (patches @ text.T / 0.07).softmax(-1)[..., 1].reshape(2, 1, 8, 8)
-        up = F.interpolate(probs, size=(64, 64), mode="bilinear", align_corners=False)[:, 0]
+        text = _official_text_features(model)
+        global_feature, patches = _official_image_features(model, images, [24])
+        score = (global_feature @ text.T / 0.07).softmax(-1)[:, 1]
+        probs = (patches[24] @ text.T / 0.07).softmax(-1).permute(0, 2, 1).reshape(2, 2, 8, 8)
+        up = F.interpolate(probs, size=(64, 64), mode="bilinear", align_corners=False)[:, 1]
     from scipy.ndimage import gaussian_filter
 
     expected = torch.from_numpy(gaussian_filter(up.numpy(), sigma=(0, 4, 4)))
-    assert torch.allclose(prediction.image_scores, score, atol=1e-6)
+    assert torch.allclose(prediction.image_scores, score, atol=1e-5)
     assert torch.allclose(prediction.anomaly_maps, expected, atol=1e-5)
 
 
@@ -51,14 +114,21 @@ def test_global_feature_is_cls_times_proj_without_ln_post(model):
 
 def test_multi_layer_maps_are_summed():
     torch.manual_seed(0)
-    multi = AnomalyCLIP(backbone="test-tiny", image_size=64, features=[12, 24], sigma=0).eval()
-    single = AnomalyCLIP(backbone="test-tiny", image_size=64, features=[24], sigma=0).eval()
-    single.prompt_learner.load_state_dict(multi.prompt_learner.state_dict())
+    layers = [12, 24]
+    multi = AnomalyCLIP(backbone="test-tiny", image_size=64, features=layers, sigma=0).eval()
+    singles = [AnomalyCLIP(backbone="test-tiny", image_size=64, features=[k], sigma=0).eval() for k in layers]
+    for single in singles:
+        single.prompt_learner.load_state_dict(multi.prompt_learner.state_dict())
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        both, last = multi(images, ["x", "x"]), single(images, ["x", "x"])
-    assert both.anomaly_maps.max() > 1.0 or not torch.allclose(both.anomaly_maps, last.anomaly_maps)
-    assert torch.allclose(both.image_scores, last.image_scores)
+        both = multi(images, ["x", "x"])
+        each = [single(images, ["x", "x"]) for single in singles]
+    maps = torch.stack([p.anomaly_maps for p in each])
+    # the sum of the single-layer maps: neither their mean nor their maximum
+    assert torch.allclose(both.anomaly_maps, maps.sum(0), atol=1e-6)
+    assert not torch.allclose(both.anomaly_maps, maps.mean(0), atol=1e-3)
+    assert not torch.allclose(both.anomaly_maps, maps.amax(0), atol=1e-3)
+    assert torch.allclose(both.image_scores, each[1].image_scores)  # the image score reads no layer map
 
 
 def _subset(model: AnomalyCLIP, defect: str, classes: list[str]) -> AnomalyDataset:
@@ -165,11 +235,70 @@ def test_wrong_or_corrupt_checkpoints_are_one_line_errors(model, tmp_path):
     _official_checkpoint(model, wrong, width=768)
     with pytest.raises(ZsadError, match="does not fit model 'anomalyclip'"):
         zsad_bench.load_model("anomalyclip", backbone="test-tiny", image_size=64, checkpoint=wrong)
-    corrupt = tmp_path / "corrupt.pth"
-    corrupt.write_bytes(b"\x80\x04 not a checkpoint")
-    with pytest.raises(ZsadError, match="not a readable AnomalyCLIP checkpoint"):
-        zsad_bench.load_model("anomalyclip", backbone="test-tiny", image_size=64, checkpoint=corrupt)
     other = tmp_path / "other.pth"
     torch.save({"state_dict": {"w": torch.zeros(1)}}, other)
-    with pytest.raises(ZsadError, match="not an AnomalyCLIP checkpoint"):
+    with pytest.raises(ZsadError, match=r"has no 'prompt_learner' state \(it holds keys state_dict\)"):
         zsad_bench.load_model("anomalyclip", backbone="test-tiny", image_size=64, checkpoint=other)
+
+
+class _Payload:
+    """Creates a file when unpickled by a trusting loader."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def _write_bad_official(kind: str, path, marker, model) -> None:
+    import pickle
+
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        _official_checkpoint(model, path)
+        path.write_bytes(path.read_bytes()[:300])
+    elif kind == "text":
+        path.write_text("epoch 15\n")
+    elif kind == "random bytes":
+        path.write_bytes(b"\x80\x04 not a checkpoint")
+    elif kind == "pickled code":
+        path.write_bytes(pickle.dumps({"prompt_learner": _Payload(marker)}, protocol=2))
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        ("empty", "is empty"),
+        ("truncated", "is truncated or not a torch file"),
+        ("text", "is truncated or not a torch file"),
+        ("random bytes", r"is not a checkpoint of tensors \(refused by the safe loader; nothing in it ran\)"),
+        ("pickled code", r"is not a checkpoint of tensors \(refused by the safe loader; nothing in it ran\)"),
+    ],
+)
+def test_an_unreadable_official_file_is_one_line_and_runs_nothing(model, tmp_path, kind, says):
+    path, marker = tmp_path / "epoch_15.pth", tmp_path / "pwned"
+    _write_bad_official(kind, path, marker, model)
+    with pytest.raises(ZsadError) as exc:  # refused while checking the options, before any model is built
+        check_options(["anomalyclip"], {}, backbone="test-tiny", checkpoints={"anomalyclip": path})
+    line = str(exc.value)
+    assert "\n" not in line and re.fullmatch(
+        rf"checkpoint {re.escape(str(path))} {says}; pass an official AnomalyCLIP epoch_N\.pth or a folder "
+        r"written by 'zsad train'",
+        line,
+    ), line
+    assert not marker.exists()
+
+
+def test_another_models_checkpoint_folder_names_the_model_it_was_written_for(tmp_path):
+    from zsad_bench.baselines.coop import CoOp
+
+    folder = tmp_path / "coop-ckpt"
+    CoOp(backbone="test-tiny", image_size=64).save(folder)
+    with pytest.raises(ZsadError) as exc:
+        zsad_bench.load_model("anomalyclip", checkpoint=folder)
+    assert str(exc.value) == (
+        f"checkpoint {folder / 'config.json'} was written for model 'coop', not 'anomalyclip'; pass a "
+        f"checkpoint of 'anomalyclip' or run the model it was written for"
+    )

@@ -43,9 +43,19 @@ def test_deep_tokens_overwrite_positions_1_to_4_in_text_layers_2_to_9(tiny_backb
     for layer in (1, 10, 11, 12):  # layer 1 and layers 10-12 only propagate
         for deep in learner.compound_prompts_text:
             assert not torch.equal(seen[layer][:, 1:5], deep.detach().half().float().expand(2, -1, -1))
-    # positions 5..12 (the rest of the learned context) are never overwritten: layer 2 still carries
-    # layer 1's output there
-    assert not torch.equal(seen[2][:, 5:13], seen[1][:, 5:13])
+    # the input of text block 1 carries the learned context itself at positions 1..12
+    position = tiny_backbone.model.positional_embedding
+    context = torch.cat([learner.ctx_pos[0], learner.ctx_neg[0]]).detach()
+    assert torch.allclose(seen[1][:, 1:13], context + position[1:13], atol=1e-6)
+    # everything but positions 1..4 is kept from the block before: SOS, positions 5..12 (the rest of the
+    # learned context) and the words; an overwrite of 5..12 (or of the whole context) fails here
+    for layer in range(2, 13):
+        with torch.no_grad():
+            before = original(layer - 1, seen[layer - 1])
+        assert torch.equal(seen[layer][:, 5:], before[:, 5:]), layer
+        assert torch.equal(seen[layer][:, :1], before[:, :1]), layer
+        if layer > 9:  # past the deep layers positions 1..4 propagate too
+            assert torch.equal(seen[layer][:, 1:5], before[:, 1:5]), layer
 
 
 def test_gradients_reach_every_learned_tensor(tiny_backbone):

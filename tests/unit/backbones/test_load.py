@@ -59,3 +59,62 @@ def test_local_weights_file_round_trip(tmp_path, tiny_backbone):
         torch.equal(a, b)
         for a, b in zip(random.model.state_dict().values(), loaded.model.state_dict().values(), strict=True)
     )
+
+
+class _Payload:
+    """A pickle that would create a file when unpickled by a trusting loader."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def _bad_weights(kind: str, path, marker) -> None:
+    import pickle
+
+    import torch
+
+    if kind == "random bytes":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "text":
+        path.write_text("these are not weights\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "pickled code":
+        path.write_bytes(pickle.dumps({"visual.proj": _Payload(marker)}, protocol=2))
+    elif kind == "truncated":
+        torch.save({"visual.proj": torch.zeros(64, 64)}, path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif kind == "a list":
+        torch.save([torch.zeros(2)], path)
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "text", "empty", "pickled code", "truncated", "a list"])
+def test_a_weights_file_that_is_not_a_state_dict_is_one_line(tmp_path, kind):
+    path, marker = tmp_path / "weights.pt", tmp_path / "pwned"
+    _bad_weights(kind, path, marker)
+    with pytest.raises(ZsadError) as exc:
+        load_backbone(f"ViT-B-32:{path}")
+    line = str(exc.value)
+    assert "\n" not in line and len(line) < 300, line
+    assert line.startswith(f"weights file {path} is not a state dict of tensors (")
+    assert line.endswith("pass a .pt, .pth, .bin or .safetensors file of ViT-B-32 weights")
+    if kind == "empty":
+        assert "(the file is empty)" in line
+    if kind == "pickled code":
+        assert "refused by the safe loader; nothing in it ran" in line
+    assert not marker.exists()  # nothing pickled ran
+
+
+def test_a_state_dict_of_another_architecture_says_it_does_not_fit(tmp_path, tiny_backbone):
+    import torch
+
+    path = tmp_path / "tiny.pt"
+    torch.save(tiny_backbone.model.state_dict(), path)
+    with pytest.raises(ZsadError) as exc:
+        load_backbone(f"ViT-B-32:{path}")
+    line = str(exc.value)
+    assert "\n" not in line
+    assert line.startswith(f"weights file {path} does not fit ViT-B-32 (")

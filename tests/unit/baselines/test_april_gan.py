@@ -252,11 +252,18 @@ def test_wrong_or_corrupt_checkpoints_are_one_line_errors(tmp_path):
         AprilGAN.load(three, **kwargs)
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"\x80\x04 not a checkpoint")
-    with pytest.raises(ZsadError, match="not a readable APRIL-GAN checkpoint"):
+    with pytest.raises(ZsadError, match=r"corrupt\.pth is not a checkpoint of tensors \(refused by the safe"):
         AprilGAN.load(corrupt, **kwargs)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    for attempt in (AprilGAN.load, AprilGAN.check_checkpoint):  # check_checkpoint: before any model
+        with pytest.raises(ZsadError, match=r"empty\.pth is empty; pass an official APRIL-GAN epoch_N\.pth"):
+            attempt(empty, **kwargs) if attempt is AprilGAN.load else attempt(empty)
     other = tmp_path / "other.pth"
     torch.save({"prompt_learner": {"ctx_pos": torch.zeros(1)}}, other)
-    with pytest.raises(ZsadError, match="not an APRIL-GAN checkpoint"):
+    with pytest.raises(
+        ZsadError, match=r"has no 'trainable_linearlayer' state \(it holds keys prompt_learner\)"
+    ):
         AprilGAN.load(other, **kwargs)
 
 
