@@ -97,6 +97,8 @@ def prepare_dataset(
             else:
                 placed = place_sources(sources, raw, link, progress, limits)
                 places[:0] = [(p.at, p.source) for p in placed]
+                if all(p.at != raw for p in placed):  # several sources side by side: name them all
+                    places.append((raw, Path(" + ".join(str(p.source) for p in placed))))
                 table = spec.convert(raw)
                 check_all_used(table, placed, raw, spec.id)
             table = _under(table, RAW)
