@@ -3,14 +3,16 @@
 A detector is a ``torch.nn.Module`` that turns a batch of already resized, normalised images and their
 per-image class names into image scores and anomaly maps. Its options are a frozen dataclass
 (``zsad_bench.options``). A trainable one also implements the ``Trainable`` hooks; the loop that calls
-them lives in ``zsad_bench.engine.training``. The harness owns everything else: data loading, mask
-resizing, upsampling to the evaluation size, metrics and result files.
+them lives in ``zsad_bench.engine.training``. A transductive one (it scores each test image against the
+other test images of its class) implements ``Transductive.score_class`` instead of ``forward``. The harness
+owns everything else: data loading, mask resizing, upsampling to the evaluation size, metrics and result
+files.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -21,7 +23,7 @@ from PIL import Image
 from zsad_bench.errors import ZsadError
 from zsad_bench.options import DetectorOptions
 
-__all__ = ["Detector", "Prediction", "TrainConfig", "Trainable"]
+__all__ = ["ClassImages", "Detector", "Prediction", "TrainConfig", "Trainable", "Transductive"]
 
 
 @dataclass
@@ -105,6 +107,50 @@ class Trainable(Protocol):
 _REQUIRED_HOOKS = ("frozen_features", "trainable_parameters", "loss")
 
 
+class ClassImages:
+    """The N test images of one class, in dataset order, as a transductive detector receives them.
+
+    They are held on the CPU (a class of 2,000 images at 518 px is 6.4 GB; a device may not hold it beside
+    the model); ``batches`` moves them to ``device`` ``batch_size`` at a time (``--batch-size``; 8 for
+    ``auto``, which has no single forward pass to probe). A method bounds its memory by what it keeps of
+    each batch (its features), and forms its own subsets by passing their indices.
+    """
+
+    def __init__(self, images: torch.Tensor, device: torch.device, batch_size: int) -> None:
+        self.images = images
+        self.device = device
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batches(self, indices: Sequence[int] | None = None) -> Iterator[torch.Tensor]:
+        """``(b, 3, S, S)`` batches on ``device`` of the images at ``indices`` (all by default), in that
+        order."""
+        order = list(range(len(self.images))) if indices is None else [int(i) for i in indices]
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            yield self.images[rows].to(self.device, non_blocking=True)
+
+
+@runtime_checkable
+class Transductive(Protocol):
+    """The class-level entry point of a transductive detector.
+
+    A transductive detector subclasses ``Detector`` and ``Transductive`` and sets ``transductive = True``.
+    The harness then never calls ``forward``: it gathers every test image of a class and calls
+    ``score_class`` once per class (under ``torch.no_grad`` and the run's autocast), then upsamples, scores
+    and caches the returned rows exactly as it does a per-image detector's. Under ``torchrun`` a class is
+    never split: the rank that owns it (``engine.distributed.Ranks.owner``) scores all of it. Results say
+    ``transductive: true`` and tables label the row, since a score depends on the class's other images.
+    """
+
+    def score_class(self, images: ClassImages, class_name: str) -> Prediction:
+        """Score all ``len(images)`` images of one class together; ``class_name`` is its prompt name. Return
+        one row per image, in dataset order (the order of ``images``), whatever subsets the method formed."""
+        raise NotImplementedError
+
+
 class Detector(torch.nn.Module):
     """Base class of every anomaly detector in zsad-bench.
 
@@ -116,6 +162,8 @@ class Detector(torch.nn.Module):
 
     name: ClassVar[str] = ""
     trainable: ClassVar[bool] = False
+    # True if the detector scores a class's test images together (``Transductive.score_class``)
+    transductive: ClassVar[bool] = False
     # True if ``remember`` accepts normal reference images (few-shot, ``zsad run --shots K``)
     few_shot: ClassVar[bool] = False
     # Where the anomaly-map values lie (probabilities by default); histogram-mode metrics bin this range.
@@ -127,6 +175,13 @@ class Detector(torch.nn.Module):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # a plugin that forgets a hook hears it when its module is imported, not after hours of training
+        if cls.transductive and (
+            not issubclass(cls, Transductive) or cls.score_class is Transductive.score_class
+        ):
+            raise TypeError(
+                f"{cls.__qualname__} sets transductive = True: subclass zsad_bench.api.Transductive and "
+                f"implement score_class"
+            )
         if not cls.trainable:
             return
         missing = [h for h in _REQUIRED_HOOKS if getattr(cls, h, None) in (None, getattr(Trainable, h))]

@@ -8,6 +8,12 @@ also written to disk, and classes already cached under the same key are scored f
 running the model (an interrupted run resumes where it stopped). Under ``torchrun`` each rank runs a
 block of every class (see ``engine.distributed``).
 
+A transductive detector (``api.Transductive``) is called once per class with all of its images, held on
+the CPU until the class is complete; its rows then take the same path (upsampling, scorer, cache) as a
+batch's. Under ``torchrun`` the rank that owns a class scores all of it and the others skip it, so a class
+is never split and no merge is needed. ``--batch-size auto`` is 8 for such a detector: there is no single
+forward pass to probe, and the method bounds its own memory (``api.ClassImages``).
+
 The loop computes and measures, nothing else: provenance and the result file are ``engine.record``'s.
 """
 
@@ -23,11 +29,17 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Subset, default_collate
 
-from zsad_bench.api import Detector
+from zsad_bench.api import ClassImages, Detector, Prediction
 from zsad_bench.data.dataset import AnomalyDataset
 from zsad_bench.devices import resolve_device
 from zsad_bench.engine import distributed
-from zsad_bench.engine.batching import auto_batch_size, auto_num_workers, batch_limit, forward_chunked
+from zsad_bench.engine.batching import (
+    CPU_BATCH_SIZE,
+    auto_batch_size,
+    auto_num_workers,
+    batch_limit,
+    forward_chunked,
+)
 from zsad_bench.engine.config import EvalConfig
 from zsad_bench.engine.distributed import Ranks
 from zsad_bench.engine.runtime import autocast, peak_memory_mb, reset_peak_memory
@@ -122,6 +134,8 @@ class _Pass:
         """The configured batch size, or for ``auto`` the probed one (1 when nothing is left to run)."""
         if self.config.batch_size != "auto":
             return int(self.config.batch_size)
+        if self.detector.transductive:
+            return CPU_BATCH_SIZE
         if not classes:
             return 1
         indices = self.dataset.class_indices
@@ -140,9 +154,11 @@ class _Pass:
     def classes(self, classes: list[str], batch_size: int, num_workers: int) -> int:
         """Run the detector over this rank's images of ``classes`` (all of them in a single process) and
         score each class as soon as it is complete; returns the images this rank ran."""
+        if self.detector.transductive:
+            return self.whole_classes(classes, batch_size, num_workers)
         if not classes:
             return 0
-        dataset, cache, device = self.dataset, self.cache, self.device
+        dataset, device = self.dataset, self.device
         protocol = self.config.protocol
         all_indices = dataset.class_indices
         mine = {c: [all_indices[c][i] for i in self.ranks.block(len(all_indices[c]))] for c in classes}
@@ -193,14 +209,95 @@ class _Pass:
             for name, start, stop in _runs(batch["class_name"]):  # a class's rows are contiguous
                 class_regions = regions.rows(start, stop) if regions is not None else None
                 rows = slice(start, stop)
-                scorers[name].update(scores[rows], labels[rows], maps[rows], class_regions)
-                if cache is not None:
-                    class_masks = class_regions.masks() if class_regions is not None else None
-                    ids = list(batch["sample_id"][start:stop])
-                    cache.add(name, maps[rows], scores[rows], labels[rows], class_masks, ids)
+                self.feed(
+                    name,
+                    scorers[name],
+                    scores[rows],
+                    maps[rows],
+                    labels[rows],
+                    class_regions,
+                    list(batch["sample_id"][start:stop]),
+                )
                 remaining[name] -= stop - start
             settle()
         return n_images
+
+    def feed(
+        self,
+        name: str,
+        scorer: ClassScorer,
+        scores: torch.Tensor,
+        maps: torch.Tensor,
+        labels: torch.Tensor,
+        regions: Any,
+        ids: list[str],
+    ) -> None:
+        """Give rows of class ``name`` (maps at the evaluation size) to its scorer and to the cache."""
+        scorer.update(scores, labels, maps, regions)
+        if self.cache is not None:
+            masks = regions.masks() if regions is not None else None
+            self.cache.add(name, maps, scores, labels, masks, ids)
+
+    def whole_classes(self, classes: list[str], batch_size: int, num_workers: int) -> int:
+        """A transductive detector's pass: the classes this rank owns, each scored by one ``score_class``
+        call on all of its images; returns the images this rank ran."""
+        dataset, ranks = self.dataset, self.ranks
+        mine = [c for c in classes if ranks.owner(dataset.classes.index(c)) == ranks.rank]
+        if not mine:
+            return 0
+        loader = DataLoader(
+            _Reporting(Subset(dataset, [i for c in mine for i in dataset.class_indices[c]])),
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            collate_fn=partial(collate_labelled, label=dataset.has_masks),
+        )
+        remaining = {c: len(dataset.class_indices[c]) for c in mine}
+        parts: dict[str, list[dict[str, Any]]] = {c: [] for c in mine}
+        desc = f"{self.detector.name} on {dataset_id(dataset) or 'dataset'} (transductive)"
+        for batch in _progress(loader, self.config.progress and ranks.main, desc):
+            if isinstance(batch, _LoadFailure):
+                raise ZsadError(batch.message)
+            for name, start, stop in _runs(batch["class_name"]):
+                part = {k: batch[k][start:stop] for k in ("image", "label", "sample_id", "prompt_name")}
+                part["regions"] = batch["regions"].rows(start, stop) if "regions" in batch else None
+                parts[name].append(part)
+                remaining[name] -= stop - start
+                if remaining[name] == 0:
+                    self.score_whole(name, parts.pop(name), batch_size)
+        return sum(len(dataset.class_indices[c]) for c in mine)
+
+    def score_whole(self, name: str, parts: list[dict[str, Any]], batch_size: int) -> None:
+        """Call ``score_class`` on every image of class ``name`` and score its rows part by part (the
+        loader's batches), so upsampling holds one batch of maps at a time."""
+        detector, device, protocol = self.detector, self.device, self.config.protocol
+        images = ClassImages(torch.cat([p["image"] for p in parts]), device, batch_size)
+        prompt = str(parts[0]["prompt_name"][0])
+        with torch.no_grad(), autocast(device, self.config.precision):
+            prediction = detector.score_class(images, prompt)  # type: ignore[attr-defined]
+        if not isinstance(prediction, Prediction) or len(prediction.image_scores) != len(images):
+            got = (
+                f"{len(prediction.image_scores)} rows"
+                if isinstance(prediction, Prediction)
+                else f"a {type(prediction).__name__}"
+            )
+            raise ZsadError(
+                f"model '{detector.name}' returned {got} for class '{name}' of {len(images)} images; "
+                f"score_class must return a Prediction with one row per image, in dataset order"
+            )
+        scorer = ClassScorer(protocol, detector.map_range)
+        start = 0
+        for part in parts:
+            stop = start + len(part["label"])
+            # copies, as in ``classes``: the scorer and cache keep references until the class is scored
+            scores = prediction.image_scores[start:stop].to(device, torch.float32, copy=True)
+            maps = upsample(prediction.anomaly_maps[start:stop].to(device), protocol.eval_size).clone()
+            regions = part["regions"].to(device) if part["regions"] is not None else None
+            self.feed(name, scorer, scores, maps, part["label"].to(device), regions, list(part["sample_id"]))
+            start = stop
+        self.per_class[name] = scorer.compute()
+        if self.cache is not None:
+            self.cache.finish(name)
 
     def finish(self, name: str, scorer: ClassScorer) -> None:
         """Score a complete class, free its pixels, persist it; sharded, on the class's owner rank after

@@ -104,6 +104,7 @@ def build_result(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         random_weights=detector.uses_random_weights,
         shots=shots,
+        transductive=detector.transductive,
     )
 
 
