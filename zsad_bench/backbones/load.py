@@ -19,27 +19,11 @@ from zsad_bench.backbones.clip import ClipBackbone
 from zsad_bench.backbones.shape import backbone_shape, is_weights_file
 from zsad_bench.backbones.spec import TINY_PATCHES, BackboneSpec, fit_tiny, parse_backbone, tiny_config
 from zsad_bench.errors import ZsadError
+from zsad_bench.hub import is_offline_error, offline_by_setting, unreachable
 
 __all__ = ["download_weights", "load_backbone", "weights_sha256"]
 
 _TINY_SEED = 0
-_PROBE_TIMEOUT_S = 5.0  # one request to tell "offline" from "slow"; a blackholed network costs this much
-# Exception class names (anywhere in the chain) meaning the Hub cannot be reached at all; by name because
-# huggingface_hub and its HTTP client moved these classes between versions.
-_OFFLINE_KINDS = frozenset(
-    {
-        "OfflineModeIsEnabled",
-        "LocalEntryNotFoundError",
-        "ConnectError",
-        "ConnectTimeout",
-        "ConnectionError",
-        "ProxyError",
-        "NetworkError",
-        "TimeoutException",
-        "gaierror",
-        "TimeoutError",
-    }
-)
 
 
 def load_backbone(
@@ -133,7 +117,7 @@ def _weights_file(spec: BackboneSpec) -> str:
     try:
         path = download_pretrained(cfg)
     except Exception as exc:
-        if _is_offline_error(exc):  # the network went away after the probe
+        if is_offline_error(exc):  # the network went away after the probe
             raise ZsadError(_offline_message(spec, _short(exc))) from exc
         raise ZsadError(_failed_message(spec, _short(exc))) from exc
     if not path:
@@ -147,37 +131,19 @@ def _offline_reason(cfg: dict) -> str | None:
     import urllib.parse
 
     import huggingface_hub
-    from huggingface_hub import constants
     from open_clip.constants import HF_WEIGHTS_NAME
 
-    # The environment too: huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported.
-    if constants.is_offline_mode() or _truthy(os.environ.get("HF_HUB_OFFLINE", "")):
+    if offline_by_setting():
         return "HF_HUB_OFFLINE is set"
     hub = cfg.get("hf_hub", "")
     if not hub:
         return None  # a plain URL: urllib fails at once without a network and does not retry
     repo, filename = os.path.split(hub)
     url = huggingface_hub.hf_hub_url(repo.rstrip("/"), filename or HF_WEIGHTS_NAME)
-    try:
-        huggingface_hub.get_hf_file_metadata(url, timeout=_PROBE_TIMEOUT_S)
-    except Exception as exc:  # HTTP errors of every kind, which all mean the Hub is reachable
-        if _is_offline_error(exc):
-            return f"cannot reach {urllib.parse.urlsplit(url).netloc}: {_short(exc)}"
+    failure = unreachable(huggingface_hub, url)
+    if failure is not None:
+        return f"cannot reach {urllib.parse.urlsplit(url).netloc}: {_short(failure)}"
     return None
-
-
-def _is_offline_error(exc: BaseException | None) -> bool:
-    for _ in range(8):  # the cause chain: the Hub wraps the transport's error, which wraps the socket's
-        if exc is None:
-            return False
-        if {cls.__name__ for cls in type(exc).__mro__} & _OFFLINE_KINDS:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _truthy(value: str) -> bool:
-    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
 def _short(exc: BaseException) -> str:

@@ -9,32 +9,15 @@ asked for at all: the Hub client would retry it for about half a minute before f
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from zsad_bench.data.sources.common import DownloadError, clip, file_sha256, one_line
 from zsad_bench.data.spec import Source
+from zsad_bench.hub import is_offline_error, offline_by_setting, unreachable
 
-__all__ = ["PROBE_TIMEOUT_S", "fetch", "is_offline_error"]
-
-PROBE_TIMEOUT_S = 5.0  # one request to tell "offline" from "slow"
-# Exception class names meaning "cannot reach the Hub" (by name: they moved between library versions).
-_OFFLINE_KINDS = frozenset(
-    {
-        "OfflineModeIsEnabled",
-        "LocalEntryNotFoundError",
-        "ConnectError",
-        "ConnectTimeout",
-        "ConnectionError",
-        "ProxyError",
-        "NetworkError",
-        "TimeoutException",
-        "gaierror",
-        "TimeoutError",
-    }
-)
+__all__ = ["fetch"]
 
 
 def fetch(source: Source, dest_dir: Path, progress: bool) -> Path:
@@ -66,32 +49,11 @@ def fetch(source: Source, dest_dir: Path, progress: bool) -> Path:
 
 def _probe(hub: Any, repo: str, filename: str) -> None:
     """Raise the Hub's offline error when it cannot be reached; any HTTP answer means it can."""
-    from huggingface_hub import constants
-
-    # The environment too: huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported.
-    if constants.is_offline_mode() or _truthy(os.environ.get("HF_HUB_OFFLINE", "")):
+    if offline_by_setting():
         raise ConnectionError("HF_HUB_OFFLINE is set")
-    url = hub.hf_hub_url(repo, filename, repo_type="dataset")
-    try:
-        hub.get_hf_file_metadata(url, timeout=PROBE_TIMEOUT_S)
-    except Exception as exc:  # 401, 404, gated...: reachable, let the download say what is wrong
-        if is_offline_error(exc):
-            raise
-
-
-def _truthy(value: str) -> bool:
-    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
-
-
-def is_offline_error(exc: BaseException | None) -> bool:
-    """True when ``exc`` (or an exception it wraps) says the Hub could not be reached at all."""
-    for _ in range(8):  # the Hub wraps the transport's error, which wraps the socket's
-        if exc is None:
-            return False
-        if {cls.__name__ for cls in type(exc).__mro__} & _OFFLINE_KINDS:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    failure = unreachable(hub, hub.hf_hub_url(repo, filename, repo_type="dataset"))
+    if failure is not None:
+        raise failure
 
 
 @contextlib.contextmanager
