@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,21 @@ def tiny_backbone():
     from zsad_bench.backbones import load_backbone
 
     return load_backbone("test-tiny")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Online mode (HF_HUB_OFFLINE unset), but no host name resolves: a machine without network. Returns
+    the host names something tried to resolve."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    asked: list[str] = []
+
+    def unresolvable(host: object, *args: object, **kwargs: object) -> object:
+        asked.append(str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
+    return asked

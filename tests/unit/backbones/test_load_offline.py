@@ -4,7 +4,6 @@ retries (about a minute of "Retrying in 8s" lines before)."""
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from pathlib import Path
 
@@ -26,23 +25,6 @@ def empty_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     return cache
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Online mode (HF_HUB_OFFLINE unset), but no host name resolves: a machine without network."""
-    from huggingface_hub import constants
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    asked: list[str] = []
-
-    def unresolvable(host: object, *args: object, **kwargs: object) -> object:
-        asked.append(str(host))
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
-    return asked
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 
 import pytest
@@ -11,23 +10,6 @@ import pytest
 from zsad_bench.data.catalog.mvtec_ad import SPEC
 from zsad_bench.data.sources import fetch_any
 from zsad_bench.errors import ZsadError
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Online mode, but no host name resolves."""
-    from huggingface_hub import constants
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    asked: list[str] = []
-
-    def unresolvable(host: object, *args: object, **kwargs: object) -> object:
-        asked.append(str(host))
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
-    return asked
 
 
 def _fetch_all(tmp_path, caplog) -> tuple[str, float]:
