@@ -116,10 +116,30 @@ class ClassImages:
     each batch (its features), and forms its own subsets by passing their indices.
     """
 
-    def __init__(self, images: torch.Tensor, device: torch.device, batch_size: int) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        device: torch.device,
+        batch_size: int,
+        *,
+        dataset: str = "",
+        sample_ids: Sequence[str] = (),
+        defect_types: Sequence[str] = (),
+    ) -> None:
         self.images = images
         self.device = device
         self.batch_size = batch_size
+        # What a method may know of its inputs without labels: the dataset id (a method's per-dataset
+        # defaults, e.g. MuSc's RsCIN neighbourhoods) and the images' ids. ``defect_types`` (the manifest's
+        # ground-truth folder of each image, "good" for normal ones) is label information: it exists only so
+        # that an official protocol that used it (MuSc's stratified subsets) can be reproduced, and a
+        # method that reads it must record so in its results.
+        self.dataset = dataset
+        self.sample_ids = tuple(sample_ids)
+        self.defect_types = tuple(defect_types)
+        for what, values in (("sample_ids", self.sample_ids), ("defect_types", self.defect_types)):
+            if values and len(values) != len(images):
+                raise ValueError(f"{what} has {len(values)} entries for {len(images)} images")
 
     def __len__(self) -> int:
         return len(self.images)

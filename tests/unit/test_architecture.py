@@ -16,7 +16,7 @@ MAX_LINES = 400
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"zsad_bench", "api", "errors", "registry", "atomic", "devices", "options", "hub"}),
     frozenset({"metrics", "backbones", "data", "protocols", "ops"}),
-    frozenset({"anomalyclip", "baselines", "_factory"}),
+    frozenset({"anomalyclip", "adaclip", "musc", "baselines", "_factory"}),
     frozenset({"results"}),
     frozenset({"engine", "report"}),
     frozenset({"cli"}),

@@ -105,6 +105,11 @@ class AnomalyDataset(torch.utils.data.Dataset):
             "has_mask": not (label == 1 and mask_path is None),
         }
 
+    def defect_types(self, indices: Sequence[int]) -> list[str]:
+        """The manifest's ``defect_type`` of the images at ``indices`` (ground truth: "good" for normal)."""
+        column = self._manifest["defect_type"]
+        return [str(column.iat[int(i)]) for i in indices]
+
     @property
     def classes(self) -> list[str]:
         """Class names in dataset order."""

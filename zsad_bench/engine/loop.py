@@ -271,7 +271,15 @@ class _Pass:
         """Call ``score_class`` on every image of class ``name`` and score its rows part by part (the
         loader's batches), so upsampling holds one batch of maps at a time."""
         detector, device, protocol = self.detector, self.device, self.config.protocol
-        images = ClassImages(torch.cat([p["image"] for p in parts]), device, batch_size)
+        ids = [str(i) for p in parts for i in p["sample_id"]]
+        images = ClassImages(
+            torch.cat([p["image"] for p in parts]),
+            device,
+            batch_size,
+            dataset=dataset_id(self.dataset),
+            sample_ids=ids,
+            defect_types=self.dataset.defect_types(self.dataset.class_indices[name]),
+        )
         prompt = str(parts[0]["prompt_name"][0])
         with torch.no_grad(), autocast(device, self.config.precision):
             prediction = detector.score_class(images, prompt)  # type: ignore[attr-defined]
