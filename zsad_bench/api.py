@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import torch
 from PIL import Image
 
+from zsad_bench.checkpoint_files import corrupt_weights, read_config
 from zsad_bench.errors import ZsadError
 from zsad_bench.options import DetectorOptions
 
@@ -56,6 +57,8 @@ class TrainConfig:
     batch_size: int = 8
     lr: float = 1e-3
     betas: tuple[float, float] = (0.5, 0.999)
+    optimizer: str = "adam"  # or "adamw" (decoupled weight decay, AdaCLIP's trainer.py)
+    weight_decay: float = 0.0
     seed: int = 111
     num_workers: int = 0
     device: str | None = None
@@ -66,17 +69,27 @@ class TrainConfig:
 class Trainable(Protocol):
     """The hooks the training loop (``zsad_bench.engine.training.fit``) calls on a trainable detector.
 
-    A trainable detector subclasses ``Detector`` and ``Trainable`` (which gives the defaults of
-    ``epochs_for`` and ``training_data``) and sets ``trainable = True``. The anomaly-detection methods learn
-    a few parameters on top of a frozen image tower, so the loop computes ``frozen_features`` once per
-    image (the feature cache) and each step only runs ``loss``. Nothing is set on the detector from
-    outside: the classes of a batch reach ``loss`` as an argument, as they reach ``forward``.
+    A trainable detector subclasses ``Detector`` and ``Trainable`` and sets ``trainable = True``. The methods
+    learn a few parameters on a frozen image tower, so the loop computes ``frozen_features`` once per image
+    (the feature cache) and each step only runs ``loss``; the classes of a batch reach ``loss`` as an
+    argument, as they reach ``forward``.
     """
+
+    # False when the frozen features cannot be computed once and reused: e.g. AdaCLIP's learned prompts
+    # enter the image tower, so every step runs it (``frozen_features`` then returns what the step needs).
+    cache_features: ClassVar[bool] = True
 
     @classmethod
     def epochs_for(cls, dataset_id: str) -> int:
-        """Default number of training epochs on the auxiliary dataset ``dataset_id``."""
+        """Default number of training epochs on the auxiliary dataset ``dataset_id`` (for several
+        auxiliary datasets trained together, their ids joined by ``+``)."""
         return 15
+
+    @classmethod
+    def train_defaults(cls) -> dict[str, Any]:
+        """``TrainConfig`` fields (``lr``, ``batch_size``, ``optimizer``, ...) where the method's own training
+        differs from the defaults (AnomalyCLIP's train.sh); what the user passes wins over these."""
+        return {}
 
     def training_data(self, dataset: Any, config: TrainConfig) -> Any:
         """The dataset training iterates over; a method may wrap it (e.g. augmentation). A wrapper that sets
@@ -205,7 +218,7 @@ class Detector(torch.nn.Module):
         if not cls.trainable:
             return
         missing = [h for h in _REQUIRED_HOOKS if getattr(cls, h, None) in (None, getattr(Trainable, h))]
-        if missing or not issubclass(cls, Trainable):
+        if missing or Trainable not in cls.__mro__:  # issubclass refuses a protocol with data members
             raise TypeError(
                 f"{cls.__qualname__} sets trainable = True: subclass zsad_bench.api.Trainable and implement "
                 f"{', '.join(missing or _REQUIRED_HOOKS)}"
@@ -235,6 +248,11 @@ class Detector(torch.nn.Module):
     def forward(self, images: torch.Tensor, class_names: Sequence[str]) -> Prediction:
         """Score a batch: ``images`` is ``(B, 3, S, S)``, ``class_names`` has one name per image."""
         raise NotImplementedError
+
+    def begin_dataset(self, dataset_id: str) -> None:
+        """Called before the loop scores the images of ``dataset_id`` (its registry id; "" for a dataset
+        built by hand). A method whose official code depended on the dataset (AdaCLIP's class words, its
+        k-means state started afresh per test run) sets that here; the default does nothing."""
 
     def remember(self, class_name: str, images: torch.Tensor) -> None:
         """Few-shot: keep ``(K, 3, S, S)`` normal reference images (already transformed) of a class."""
@@ -291,7 +309,7 @@ class Detector(torch.nn.Module):
                 f"checkpoint folder {folder} lacks config.json or model.safetensors; "
                 f"pass a folder written by 'zsad train'"
             )
-        stored = _read_config(config_file)
+        stored = read_config(config_file)
         stored_name = stored.pop("name", None)
         if stored_name != cls.name:
             written = "no model (no 'name' key)" if stored_name is None else f"model {stored_name!r}"
@@ -320,7 +338,7 @@ class Detector(torch.nn.Module):
             with safe_open(str(weights_file), framework="pt") as handle:
                 list(handle.keys())
         except (SafetensorError, OSError) as exc:
-            raise ZsadError(_corrupt(weights_file, exc)) from None
+            raise ZsadError(corrupt_weights(weights_file, exc)) from None
         return options
 
     @classmethod
@@ -339,7 +357,7 @@ class Detector(torch.nn.Module):
         try:
             state = load_file(str(weights_file))
         except (SafetensorError, OSError) as exc:
-            raise ZsadError(_corrupt(weights_file, exc)) from None
+            raise ZsadError(corrupt_weights(weights_file, exc)) from None
         detector.load_trainable_state_dict(state, source=str(weights_file))
         return detector
 
@@ -356,33 +374,3 @@ class Detector(torch.nn.Module):
             )
             raise ZsadError(f"checkpoint {source} does not fit model '{self.name}' ({details})")
         self.load_state_dict(state, strict=False)
-
-
-def _read_config(config_file: Path) -> dict[str, Any]:
-    """A checkpoint's ``config.json`` as a dict, or one line saying what the file holds instead."""
-    try:
-        text = config_file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ZsadError(
-            f"checkpoint {config_file} holds binary data, not JSON; re-run 'zsad train'"
-        ) from None
-    if not text.strip():
-        raise ZsadError(f"checkpoint {config_file} is empty; re-run 'zsad train'")
-    try:
-        stored = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ZsadError(
-            f"checkpoint {config_file} is not JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}; "
-            f"truncated or edited); re-run 'zsad train'"
-        ) from None
-    if not isinstance(stored, dict):
-        raise ZsadError(
-            f"checkpoint {config_file} holds a JSON {type(stored).__name__}, not a model's options; "
-            f"re-run 'zsad train'"
-        )
-    return stored
-
-
-def _corrupt(weights_file: Path, exc: Exception) -> str:
-    what = "empty" if weights_file.stat().st_size == 0 else f"truncated or not safetensors ({exc})"
-    return f"checkpoint {weights_file} is {what}; re-run 'zsad train'"

@@ -14,7 +14,9 @@ MAX_LINES = 400
 
 # Layers from the bottom up; an area is a top-level module or subpackage of zsad_bench.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"zsad_bench", "api", "errors", "registry", "atomic", "devices", "options", "hub"}),
+    frozenset(
+        {"zsad_bench", "api", "errors", "registry", "atomic", "devices", "options", "hub", "checkpoint_files"}
+    ),
     frozenset({"metrics", "backbones", "data", "protocols", "ops"}),
     frozenset({"anomalyclip", "adaclip", "musc", "baselines", "_factory"}),
     frozenset({"results"}),

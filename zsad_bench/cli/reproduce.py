@@ -9,12 +9,14 @@ import click
 from zsad_bench.atomic import atomic_write
 from zsad_bench.cli._common import batch_options, info, parse_options, quiet_option, split_names
 
-PAPER_MODELS = "anomalyclip,clip,clip-ac,winclip,april-gan,coop"
-
 
 @click.command()
 @click.argument("protocol")
-@click.option("--models", default=PAPER_MODELS, show_default=True, help="Comma-separated model names.")
+@click.option(
+    "--models",
+    help="Comma-separated model names. Default: the protocol's paper models (anomalyclip-paper: anomalyclip, "
+    "clip, clip-ac, winclip, april-gan, coop; adaclip-paper: adaclip).",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reproduction"), show_default=True)
 @click.option(
     "--dry-run", is_flag=True, help="List every unit and what must be downloaded first; run nothing."
@@ -30,7 +32,7 @@ PAPER_MODELS = "anomalyclip,clip,clip-ac,winclip,april-gan,coop"
 @quiet_option
 def reproduce(
     protocol: str,
-    models: str,
+    models: str | None,
     out: Path,
     dry_run: bool,
     backbone: str | None,
@@ -48,8 +50,15 @@ def reproduce(
     from zsad_bench.errors import ZsadError
 
     spec = get_protocol(protocol)
-    parsed = parse_options(options, split_names(models), backbone)  # a bad -o fails before any unit runs
-    units = plan(spec, split_names(models), out)
+    names = split_names(models) if models is not None else list(spec.models)
+    if not names:
+        raise ZsadError(
+            "--models names no model; pass e.g. --models anomalyclip"
+            if models is not None
+            else f"protocol '{spec.name}' names no models of its own; pass --models, e.g. anomalyclip"
+        )
+    parsed = parse_options(options, names, backbone)  # a bad -o fails before any unit runs
+    units = plan(spec, names, out)
     if dry_run:
         for unit in units:
             click.echo(unit.describe())

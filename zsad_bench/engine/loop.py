@@ -86,6 +86,7 @@ def run_detector(
     device = resolve_device(config.device)
     ranks = distributed.current()
     detector = detector.to(device).eval()
+    detector.begin_dataset(dataset_id(dataset))
     # rank 0's view of the cache decides, so every rank takes the same classes in the same order
     cached = distributed.broadcast([c for c in dataset.classes if cache is not None and cache.has(c)], ranks)
     todo = [c for c in dataset.classes if c not in cached]

@@ -1,12 +1,13 @@
 """``zsad reproduce PROTOCOL``: a protocol's whole table as a list of units, run (or resumed) in order.
 
-A unit is either "train MODEL on AUX" (trainable models, once per training pair of the protocol) or
-"evaluate MODEL on DATASET" (with the checkpoint of the pair whose targets hold DATASET; training-free
-models are evaluated on every target). A unit whose output exists is skipped, and an evaluation unit
-interrupted half-way resumes class by class from its prediction cache, so rerunning after an
-interruption redoes no finished work. Layout of OUT::
+A unit is either "train MODEL on AUX" (trainable models, once per training pair of the protocol; AUX is
+one dataset or several trained on together, ``a+b``) or "evaluate MODEL on DATASET" (with the checkpoint of
+the pair whose targets hold DATASET; training-free models are evaluated on every target). A unit whose
+output exists is skipped, and an evaluation unit interrupted half-way resumes class by class from its
+prediction cache, so rerunning after an interruption redoes no finished work. Layout of OUT::
 
-    checkpoints/<model>__<aux>/     trained models (written whole, then renamed: present = finished)
+    checkpoints/<model>__<aux>/     trained models (written whole, then renamed: present = finished);
+                                    <aux> is the pair's key, e.g. adaclip__mvtec-ad+cvc-colondb
     results/<model>__<dataset>.json result files (+ results/predictions/ caches)
     leaderboard.{md,csv}            rendered at the end (and html where available)
 """
@@ -25,7 +26,8 @@ __all__ = ["Unit", "missing_datasets", "plan", "run_plan"]
 
 @dataclass(frozen=True)
 class Unit:
-    """One step of a reproduction: ``train`` (model on aux) or ``evaluate`` (model on dataset)."""
+    """One step of a reproduction: ``train`` (model on aux, a key ``a+b`` for several datasets) or
+    ``evaluate`` (model on dataset)."""
 
     kind: str
     model: str
@@ -70,11 +72,13 @@ def plan(protocol: Protocol, models: list[str], out: Path) -> list[Unit]:
 
 
 def missing_datasets(units: list[Unit]) -> list[str]:
-    """Datasets the plan needs that are neither prepared here nor generated on use."""
+    """Datasets the plan needs that are neither prepared here nor generated on use (each dataset of a
+    training unit's ``a+b``)."""
     from zsad_bench._factory import get_dataset_spec
     from zsad_bench.data import data_root, is_prepared
+    from zsad_bench.protocols import aux_datasets
 
-    needed = dict.fromkeys(u.dataset for u in units if not u.done)
+    needed = dict.fromkeys(d for u in units if not u.done for d in aux_datasets(u.dataset))
     return [d for d in needed if not is_prepared(data_root() / d) and not get_dataset_spec(d).builder]
 
 
@@ -152,14 +156,16 @@ def _train(
     num_workers: int | str,
     quiet: bool,
 ) -> None:
-    from zsad_bench.api import TrainConfig
+    from zsad_bench._factory import model_class
     from zsad_bench.devices import resolve_device
     from zsad_bench.engine.batching import auto_num_workers, parse_num_workers
     from zsad_bench.engine.checkpoint import train_checkpoint
+    from zsad_bench.engine.training import train_config_for
 
     torch_device = resolve_device(device)
     workers = parse_num_workers(num_workers)
-    config = TrainConfig(
+    config = train_config_for(  # the model's own lr, batch size and betas (train_defaults)
+        model_class(unit.model),
         seed=seed,
         device=str(torch_device),
         num_workers=auto_num_workers(torch_device) if workers == "auto" else int(workers),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import warnings
@@ -132,8 +131,10 @@ def check_request(request: RunRequest) -> list[DatasetSpec]:
     check_options(request.models, request.options, backbone=request.backbone, checkpoints=checkpoints)
     specs = [get_dataset_spec(d) for d in request.datasets]
     protocol = request.evaluation.protocol
-    for name in request.models:
-        trained_on = checkpoint_trained_on(checkpoints.get(name))
+    for name, path in checkpoints.items():
+        # the zero-shot guard: ``trained_on`` as the checkpoint's options store it (a folder's config.json,
+        # or what the import of an official file knows), one id or several joined by '+', each refused
+        trained_on = getattr(model_class(name).checkpoint_options(path), "trained_on", None)
         for spec in specs:
             if protocol.refuses(trained_on, spec.id):
                 assert trained_on is not None
@@ -143,19 +144,6 @@ def check_request(request: RunRequest) -> list[DatasetSpec]:
     for spec in specs:
         ensure_prepared(spec)
     return specs
-
-
-def checkpoint_trained_on(checkpoint: Path | None) -> str | None:
-    """The data a checkpoint folder's model was trained on, read from its ``config.json`` without building
-    the model; ``None`` when there is none or it cannot be read (loading the checkpoint says why)."""
-    if checkpoint is None:
-        return None
-    try:
-        stored = json.loads((Path(checkpoint) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    value = stored.get("trained_on") if isinstance(stored, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def _run_units(request: RunRequest, specs: list[DatasetSpec], device: torch.device) -> list[Path]:

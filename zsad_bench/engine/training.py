@@ -1,18 +1,24 @@
-"""Training trainable detectors on an auxiliary dataset, with the frozen-feature cache.
+"""Training trainable detectors on auxiliary data, with the frozen-feature cache.
 
-Every trainable method here (AnomalyCLIP, APRIL-GAN, CoOp) learns a few parameters on top of a frozen
-image tower. So the image features of the auxiliary set are computed once (the feature cache) and every
-epoch only runs the trainable part -- instead of re-running ViT-L/14 at 518 px over every image per epoch
-as the official scripts do. The hooks the loop calls are the ``Trainable`` protocol of ``zsad_bench.api``
-(``frozen_features``, ``loss``, ``trainable_parameters``, ``training_data``); each batch's prompt names
-reach ``loss`` as an argument, as they reach ``forward`` (class-specific prompts need them; batches mix
-classes), so nothing is set on the detector from outside.
+AnomalyCLIP, APRIL-GAN and CoOp learn a few parameters on top of a frozen image tower. So the image
+features of the auxiliary set are computed once (the feature cache) and every epoch only runs the
+trainable part -- instead of re-running ViT-L/14 at 518 px over every image per epoch as the official
+scripts do. A method whose learned parameters enter the image tower (AdaCLIP's visual prompts) sets
+``cache_features = False``: each step then runs ``frozen_features`` on its batch (under ``no_grad``: the
+part that needs no gradient) and ``loss`` runs the rest. The hooks are the ``Trainable`` protocol of
+``zsad_bench.api``; each batch's prompt names reach ``loss`` as an argument, as they reach ``forward``
+(batches mix classes, and datasets when several are trained on together), so nothing is set on the
+detector from outside.
+
+Hyper-parameters: ``TrainConfig``'s defaults (AnomalyCLIP's train.sh), replaced by the method's own
+(``train_defaults``), replaced by what the user passes (``train_config_for``).
 
 Batches are drawn in the same seeded order with or without the cache, so both give the same training.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -23,12 +29,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from zsad_bench.api import Detector, Trainable, TrainConfig
 from zsad_bench.errors import ZsadError
 
-__all__ = ["FeatureCache", "TrainReport", "fit"]
+__all__ = ["FeatureCache", "TrainReport", "fit", "train_config_for"]
 
 
 @dataclass
@@ -147,19 +153,50 @@ def _auto_location(total_bytes: int, device: torch.device) -> str:
     return "memory" if total_bytes < 0.5 * available else "disk"
 
 
+def train_config_for(detector: type[Trainable] | Trainable, **given: Any) -> TrainConfig:
+    """The ``TrainConfig`` a method trains with: ``TrainConfig``'s defaults, replaced by the method's
+    ``train_defaults()``, replaced by the ``given`` values that are not None (what the user passed)."""
+    defaults = dict(detector.train_defaults())
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(defaults) - fields)
+    if unknown:
+        raise TypeError(f"{detector}.train_defaults() names no TrainConfig field: {', '.join(unknown)}")
+    wrong = sorted(set(given) - fields)
+    if wrong:
+        raise TypeError(f"no TrainConfig field {', '.join(wrong)}")
+    return TrainConfig(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def make_optimizer(parameters: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """``config.optimizer`` over ``parameters`` with its lr, betas and weight decay (Adam's is L2 in the
+    gradient, AdamW's decoupled)."""
+    if config.optimizer not in OPTIMIZERS:
+        raise ZsadError(f"unknown optimizer '{config.optimizer}'; choose from {', '.join(OPTIMIZERS)}")
+    if config.weight_decay < 0:
+        raise ZsadError(f"weight_decay must be at least 0, got {config.weight_decay}")
+    return OPTIMIZERS[config.optimizer](
+        parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
+
+
 def fit(
     detector: Detector,
     dataset: Any,
-    config: TrainConfig,
+    config: TrainConfig | None = None,
     *,
     device: torch.device | None = None,
     progress: bool = False,
 ) -> TrainReport:
     """Train ``detector``'s trainable parameters on ``dataset`` (items with image, mask, label).
 
-    Adam(lr, betas) over ``trainable_parameters()``; ``config.epochs`` passes over the data in batches of
-    ``config.batch_size`` drawn in a seeded random order (a new order each epoch). The data is first
-    passed through ``detector.training_data`` (augmentation); augmented data is never feature-cached.
+    ``config.optimizer`` (Adam or AdamW) over ``trainable_parameters()``; ``config.epochs`` passes over the
+    data in batches of ``config.batch_size`` drawn in a seeded random order (a new order each epoch).
+    ``config`` is used as given; without one, the method's own (``train_config_for``). The data is first
+    passed through ``detector.training_data`` (augmentation); augmented data is never feature-cached, nor
+    is the data of a detector with ``cache_features = False``.
     """
     from zsad_bench.devices import resolve_device
 
@@ -167,9 +204,10 @@ def fit(
         raise ZsadError(
             f"model '{detector.name}' is training-free; use 'zsad run' directly, without 'zsad train'"
         )
+    config = config or train_config_for(detector)
     device = resolve_device(device or config.device)
     dataset = detector.training_data(dataset, config)
-    use_cache = config.feature_cache and not getattr(dataset, "augmented", False)
+    use_cache = config.feature_cache and detector.cache_features and not getattr(dataset, "augmented", False)
     if len(dataset) == 0:
         raise ZsadError("the auxiliary dataset is empty")
     torch.manual_seed(config.seed)
@@ -177,7 +215,7 @@ def fit(
     parameters = list(detector.trainable_parameters())
     if not parameters:
         raise ZsadError(f"model '{detector.name}' has no trainable parameters")
-    optimizer = torch.optim.Adam(parameters, lr=config.lr, betas=config.betas)
+    optimizer = make_optimizer(parameters, config)
     order = torch.Generator().manual_seed(config.seed)
     report = TrainReport(
         classes=list(dataset.classes), extra={"epoch_seconds": [], "feature_cache": use_cache}
@@ -206,16 +244,11 @@ def fit(
         permutation = torch.randperm(len(dataset), generator=order)
         losses = []
         n_batches = math.ceil(len(dataset) / config.batch_size)
-        batches = _maybe_progress(
-            _batches(permutation, config.batch_size), progress, f"epoch {epoch + 1}", n_batches
-        )
-        for indices in batches:
-            if cache is not None:
-                features, names = cache.batch(indices, device)
-            else:
-                features, names = _features_from_images(
-                    detector, dataset, indices, device, config.num_workers
-                )
+        if cache is not None:
+            steps = (cache.batch(i, device) for i in _batches(permutation, config.batch_size))
+        else:
+            steps = _features_from_images(detector, dataset, permutation, config, device)
+        for features, names in _maybe_progress(steps, progress, f"epoch {epoch + 1}", n_batches):
             masks = features.pop("mask").float()
             labels = features.pop("label")
             loss = detector.loss(features, masks, labels, names)
@@ -246,14 +279,17 @@ def _prompt_names(batch: dict[str, Any]) -> list[str]:
 
 
 def _features_from_images(
-    detector: Trainable, dataset: Any, indices: torch.Tensor, device: torch.device, num_workers: int
-) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Without the cache: decode and run the frozen tower on this batch (what the official scripts do)."""
-    loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=len(indices), num_workers=num_workers)
-    batch = next(iter(loader))
-    with torch.no_grad():
-        features = detector.frozen_features(batch["image"].to(device))
-    return {**features, **_targets(batch, device)}, _prompt_names(batch)
+    detector: Trainable, dataset: Any, permutation: torch.Tensor, config: TrainConfig, device: torch.device
+) -> Iterator[tuple[dict[str, torch.Tensor], list[str]]]:
+    """Without the cache: per batch (the cached path's batches, in its order), decode the images and run
+    ``frozen_features`` on them (what the official scripts do). One loader per epoch: its workers live
+    through the epoch instead of starting again for every batch."""
+    order = [indices.tolist() for indices in _batches(permutation, config.batch_size)]
+    loader = DataLoader(dataset, batch_sampler=order, num_workers=config.num_workers)
+    for batch in loader:
+        with torch.no_grad():
+            features = detector.frozen_features(batch["image"].to(device))
+        yield {**features, **_targets(batch, device)}, _prompt_names(batch)
 
 
 def _maybe_progress(iterable: Any, enabled: bool, desc: str, total: int | None = None) -> Any:

@@ -100,6 +100,33 @@ def test_called_once_per_class_in_dataset_order_and_metrics_match_sklearn(datase
         assert scores["pixel_auroc"] == pytest.approx(pixel, abs=1e-6)
 
 
+def test_the_class_arrives_with_its_dataset_ids_and_defect_types(dataset):
+    seen = []
+
+    class Recording(MedianDistance):
+        def score_class(self, images, class_name):
+            seen.append((images.dataset, images.sample_ids, images.defect_types))
+            return super().score_class(images, class_name)
+
+    evaluate(Recording(), dataset, PROTOCOL, batch_size=5, num_workers=0, progress=False)
+    manifest = dataset._manifest  # the rows of the split, in dataset order
+    for (dataset_id, ids, types), name in zip(seen, dataset.classes, strict=True):
+        rows = manifest[manifest["class_name"] == name]
+        assert dataset_id == "synthetic"
+        assert (
+            ids
+            == tuple(rows["sample_id"])
+            == tuple(dataset[i]["sample_id"] for i in dataset.class_indices[name])
+        )
+        assert types == tuple(rows["defect_type"])
+        assert "good" in types and len(set(types)) > 1  # normals and at least one defect type
+
+
+def test_class_images_refuses_metadata_of_another_length():
+    with pytest.raises(ValueError, match="defect_types has 2 entries for 3 images"):
+        ClassImages(torch.zeros(3, 3, 4, 4), torch.device("cpu"), 2, defect_types=("good", "cut"))
+
+
 def test_batch_size_does_not_change_the_result(dataset):
     small = evaluate(MedianDistance(), dataset, PROTOCOL, batch_size=2, num_workers=0, progress=False)
     large = evaluate(MedianDistance(), dataset, PROTOCOL, batch_size=64, num_workers=0, progress=False)
