@@ -16,7 +16,7 @@ from PIL import Image
 
 from zsad_bench.data.transforms import open_image
 
-__all__ = ["MosaicDataset", "tile_2x2"]
+__all__ = ["ClassMosaicDataset", "MosaicDataset", "tile_2x2"]
 
 
 def tile_2x2(images: Sequence[Image.Image], masks: Sequence[Image.Image]) -> tuple[Image.Image, Image.Image]:
@@ -55,6 +55,8 @@ class MosaicDataset(torch.utils.data.Dataset):
     """
 
     augmented = True
+    # the label of a mosaic: 1 if any quarter is anomalous (False), or the replaced item's own (True)
+    keep_label = False
 
     def __init__(self, dataset: Any, prob: float) -> None:
         self.dataset = dataset
@@ -79,23 +81,29 @@ class MosaicDataset(torch.utils.data.Dataset):
         if float(torch.rand(())) >= self.prob:
             return {**self.dataset[index], "mosaic_of": torch.full((4,), -1, dtype=torch.long)}
         row = self.dataset.manifest.iloc[index]
-        defects = self._by_defect[row.class_name]
-        kinds = sorted(defects)
-        sources = []
-        for _ in range(4):
-            kind = defects[kinds[int(torch.randint(len(kinds), ()))]]
-            sources.append(kind[int(torch.randint(len(kind), ()))])
+        sources = self.draw(row.class_name)
         image, mask, label = self.mosaic(sources)
         return {
             "image": image,
             "mask": mask,
-            "label": label,
+            "label": int(row.label) if self.keep_label else label,
             "class_name": row.class_name,
             "prompt_name": row.prompt_name,
             "sample_id": f"mosaic:{row.sample_id}",
             "has_mask": True,
             "mosaic_of": torch.tensor(sources),
         }
+
+    def draw(self, class_name: str) -> list[int]:
+        """APRIL-GAN's draw: four times a random defect type of the class (``good`` included), then a random
+        image of it (with replacement)."""
+        defects = self._by_defect[class_name]
+        kinds = sorted(defects)
+        sources = []
+        for _ in range(4):
+            kind = defects[kinds[int(torch.randint(len(kinds), ()))]]
+            sources.append(kind[int(torch.randint(len(kind), ()))])
+        return sources
 
     def mosaic(self, sources: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Transformed image ``(3, S, S)``, bool mask ``(M, M)`` and label of the mosaic of ``sources``."""
@@ -116,3 +124,20 @@ class MosaicDataset(torch.utils.data.Dataset):
         resized = np.asarray(canvas_mask.resize((size, size), Image.Resampling.BILINEAR))
         label = int(any(int(rows.label[i]) == 1 for i in sources))
         return self.dataset.transform(canvas), torch.from_numpy(resized > 127), label
+
+
+class ClassMosaicDataset(MosaicDataset):
+    """AdaCLIP's variant of the mosaic (``dataset/base_dataset.py`` ``combine_img``, "from April-GAN"):
+    four *distinct* images drawn uniformly from the item's class (``random.sample``), and the mosaic keeps
+    the replaced item's label, which AdaCLIP's image-level loss does use (an official quirk: a mosaic with a
+    defective quarter can be labelled normal)."""
+
+    keep_label = True
+
+    def draw(self, class_name: str) -> list[int]:
+        members = [i for indices in self._by_defect[class_name].values() for i in indices]
+        if len(members) < 4:
+            raise ValueError(
+                f"class '{class_name}' has {len(members)} images; a mosaic of distinct ones needs 4"
+            )
+        return [members[int(i)] for i in torch.randperm(len(members))[:4]]

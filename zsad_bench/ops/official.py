@@ -16,8 +16,9 @@ from zsad_bench.errors import ZsadError
 __all__ = ["read_official_state"]
 
 
-def read_official_state(path: Path, key: str, method: str) -> dict[str, torch.Tensor]:
-    """The tensor dict under ``key`` of the official ``method`` checkpoint at ``path``."""
+def read_official_state(path: Path, key: str | None, method: str) -> dict[str, torch.Tensor]:
+    """The tensor dict under ``key`` of the official ``method`` checkpoint at ``path`` (``key=None``: the
+    file itself is the flat tensor dict, as AdaCLIP's)."""
     if not path.is_file():
         raise ZsadError(f"checkpoint {path} does not exist; pass an official epoch_N.pth or a folder")
     try:
@@ -29,12 +30,11 @@ def read_official_state(path: Path, key: str, method: str) -> dict[str, torch.Te
             f"checkpoint {path} {_unreadable(path, exc)}; pass an official {method} epoch_N.pth or a folder "
             f"written by 'zsad train'"
         ) from None
-    state = raw.get(key) if isinstance(raw, dict) else None
+    state = (raw if key is None else raw.get(key)) if isinstance(raw, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         holds = f"keys {', '.join(map(str, list(raw)[:4]))}" if isinstance(raw, dict) else type(raw).__name__
-        raise ZsadError(
-            f"checkpoint {path} has no '{key}' state (it holds {holds}); it is not an {method} checkpoint"
-        )
+        what = "is not a dict of tensors" if key is None else f"has no '{key}' state"
+        raise ZsadError(f"checkpoint {path} {what} (it holds {holds}); it is not an {method} checkpoint")
     return state
 
 
