@@ -49,6 +49,11 @@ python3 -m pytest -q -p no:cacheprovider -m gpu tests 2>&1 | tee "$OUT/tests.log
     --epochs 3 --write-results
 } 2>&1 | tee "$OUT/benchmarks.log"
 
+# 2b. MuSc: time and peak memory of one class against its size (mutual scoring is quadratic), real
+#     ViT-L-14-336 shapes at 518 px under bf16 autocast, extrapolated to Br35H's 3,000 images (~2 min).
+python3 benchmarks/musc.py --device cuda --sizes 16,32,64,128,256 --write-results 2>&1 \
+  | tee -a "$OUT/benchmarks.log"
+
 # 3. The product path: `zsad run` with --batch-size auto on the real architecture (random weights).
 python3 -m zsad_bench.cli run --model anomalyclip --backbone ViT-L-14-336-quickgelu:random \
   --dataset synthetic --batch-size auto --no-cache --out "$OUT/run" -q 2>&1 | tee -a "$OUT/benchmarks.log"

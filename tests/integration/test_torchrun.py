@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from zsad_bench.cli import main
 
 ARGS = [
     "run",
-    "--model",
-    "clip",
     "--dataset",
     "synthetic",
     "--backbone",
@@ -31,27 +30,30 @@ ARGS = [
 ]
 
 
-def test_torchrun_run_writes_one_result_equal_to_a_single_process(tmp_path, session_data_root):
+@pytest.mark.parametrize(("model", "stem"), [("clip", "clip"), ("musc", "musc-transductive")])
+def test_torchrun_run_writes_one_result_equal_to_a_single_process(tmp_path, session_data_root, model, stem):
+    # MuSc is transductive: each rank scores whole classes (a class is never split across ranks)
+    args = [*ARGS, "--model", model]
     single = tmp_path / "single"
-    assert CliRunner().invoke(main, [*ARGS, "--out", str(single)]).exit_code == 0
+    assert CliRunner().invoke(main, [*args, "--out", str(single)]).exit_code == 0
     sharded = tmp_path / "sharded"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ZSAD_DATA": str(session_data_root), "HF_HUB_OFFLINE": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     done = subprocess.run(
-        [*launcher, "-m", "zsad_bench.cli", *ARGS, "--out", str(sharded)],
+        [*launcher, "-m", "zsad_bench.cli", *args, "--out", str(sharded)],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert sorted(p.name for p in sharded.glob("*.json")) == ["clip__synthetic.json"]
-    one = json.loads((single / "clip__synthetic.json").read_text())
-    two = json.loads((sharded / "clip__synthetic.json").read_text())
+    assert sorted(p.name for p in sharded.glob("*.json")) == [f"{stem}__synthetic.json"]
+    one = json.loads((single / f"{stem}__synthetic.json").read_text())
+    two = json.loads((sharded / f"{stem}__synthetic.json").read_text())
     assert two["timings"]["ranks"] == 2 and one["timings"]["ranks"] == 1
     assert two["per_class"] == one["per_class"] and two["counts"] == one["counts"]
-    cached = sorted(p.name for p in (sharded / "predictions" / "clip__synthetic").iterdir())
-    assert cached == sorted(p.name for p in (single / "predictions" / "clip__synthetic").iterdir())
+    cached = sorted(p.name for p in (sharded / "predictions" / f"{model}__synthetic").iterdir())
+    assert cached == sorted(p.name for p in (single / "predictions" / f"{model}__synthetic").iterdir())
 
 
 def _torchrun(nproc: int, args: list[str], data_root: Path) -> None:

@@ -23,7 +23,8 @@ def test_every_detector_runs_on_test_tiny_at_its_default_options(tmp_path: Path)
     result = CliRunner().invoke(main, [*args, "--no-cache", "--out", str(tmp_path), "--quiet"])
     assert result.exit_code == 0, result.output
     for name in models:
-        record = json.loads((tmp_path / f"{name}__synthetic.json").read_text())
+        suffix = "-transductive" if model_class(name).transductive else ""
+        record = json.loads((tmp_path / f"{name}{suffix}__synthetic.json").read_text())
         default = model_class(name).Options()
         detector = record["detector"]
         assert detector["input_size"] == default.image_size == detector["config"]["image_size"]
