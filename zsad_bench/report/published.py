@@ -3,9 +3,12 @@
 ``published_data/published_results.csv`` (package data next to this module, so an installed wheel has it)
 holds one row per (source, method, dataset, metric):
 columns ``source, method, dataset, level, metric, value, note``, values in percent as printed, ``note``
-carrying † (a number AnomalyCLIP took from the original publication) and every "recalled, unverified"
-mark. It is the only place these numbers live: ``leaderboards/published/*.md`` are rendered from it by
-``paper_tables`` (``zsad leaderboard --published``), and ``compare_published`` joins it to our results.
+carrying † (a number AnomalyCLIP took from the original publication), every "recalled, unverified"
+mark (a number not checked against the paper's own text) and, first, "transductive" for a method whose
+scores use the other test images of a class (MuSc): such rows are compared only with our transductive
+rows, and ours only with them. It is the only place these numbers live: ``leaderboards/published/*.md``
+are rendered from it by ``paper_tables`` (``zsad leaderboard --published``), and ``compare_published``
+joins it to our results.
 """
 
 from __future__ import annotations
@@ -54,11 +57,14 @@ METHOD_NAMES = {
     "winclip": "WinCLIP",
     "april-gan": "APRIL-GAN",
     "coop": "CoOp",
+    "adaclip": "AdaCLIP",
+    "musc": "MuSc",
 }
 # The paper this suite reproduces; its tables are preferred over a method's own paper for the same cell,
 # since they are the numbers our protocol (datasets, prompts, metric code) is meant to match.
 PREFERRED_SOURCE = "AnomalyCLIP (ICLR 2024) Table"
 UNVERIFIED = "recalled, unverified"
+TRANSDUCTIVE = "transductive"  # a note starting with it: the paper's scores are transductive
 # File in leaderboards/published/ -> (source, title).
 PAPER_TABLES = {
     "anomalyclip_table1.md": (
@@ -69,18 +75,44 @@ PAPER_TABLES = {
         "AnomalyCLIP (ICLR 2024) Table 2",
         "zero-shot anomaly detection on medical datasets",
     ),
+    "adaclip_eccv2024.md": (
+        "AdaCLIP (ECCV 2024)",
+        "zero-shot, the cells found in text (the paper's tables are images); mvtec-ad trained on "
+        "VisA + CVC-ClinicDB, visa on MVTec AD + CVC-ColonDB",
+    ),
+    "musc_iclr2024.md": (
+        "MuSc (ICLR 2024)",
+        "zero-shot (transductive) anomaly classification and segmentation",
+    ),
+    "musc_code_release.md": (
+        "MuSc code release (README, 2024-03-22)",
+        "the released code at the paper's settings, per dataset",
+    ),
 }
 # How each source computed its numbers, as far as a result records the choice (reference/anomalyclip.md
 # section 6, reference/baselines.md): AnomalyCLIP's tables and APRIL-GAN run the official test scripts
 # (518 px, cal_pro_score's 200 thresholds, FPR 0.3, fp32); WinCLIP evaluates at 240 px with the MVTec
 # AUPRO. A number AnomalyCLIP took from the original publication (†) keeps that publication's setup.
+# AdaCLIP's tools/metrics.py reports no PRO (AUROC, max-F1, AP at both levels, exact scikit-learn curves,
+# 518 px masks), so it has no AUPRO entry. MuSc's utils/metrics.py cal_pro_score is the same 200-threshold
+# loop with FPR < 0.3 as AnomalyCLIP's, on 518 px masks. Both official test scripts run under fp16
+# autocast on a GPU (reference/adaclip.md, musc.md); the others ran in fp32.
 PAPER_SETUPS: dict[str, dict[str, Any]] = {
     "AnomalyCLIP": {"aupro": "anomalyclip-200", "fpr_limit": 0.3, "eval_size": 518, "pixel": "exact"},
     "APRIL-GAN": {"aupro": "anomalyclip-200", "fpr_limit": 0.3, "eval_size": 518, "pixel": "exact"},
     "WinCLIP": {"aupro": "mvtec", "fpr_limit": 0.3, "eval_size": 240, "pixel": "exact"},
+    "AdaCLIP": {"eval_size": 518, "pixel": "exact", "precision": "fp16"},
+    "MuSc": {
+        "aupro": "anomalyclip-200",
+        "fpr_limit": 0.3,
+        "eval_size": 518,
+        "pixel": "exact",
+        "precision": "fp16",
+    },
 }
-PAPER_PRECISION = "fp32"
-_LABEL = re.compile(r"^(?P<model>.+?)(?: \((?P<shots>\d+)-shot\))?$")
+PAPER_SETUPS["MuSc code release"] = PAPER_SETUPS["MuSc"]  # the same official code, rerun by its authors
+PAPER_PRECISION = "fp32"  # a setup without "precision"
+_LABEL = re.compile(r"^(?P<model>.+?)(?: \((?P<shots>\d+)-shot\))?(?P<transductive> \(transductive\))?$")
 
 
 def read_published(path: str | Path = DEFAULT_PUBLISHED) -> pd.DataFrame:
@@ -117,8 +149,9 @@ def published_methods(label: str) -> list[str]:
     """The CSV method names a leaderboard model label may match, most specific first.
 
     ``"anomalyclip"`` -> ``["AnomalyCLIP"]``; ``"winclip (4-shot)"`` -> ``["WinCLIP+ (4-shot)",
-    "WinCLIP (4-shot)"]`` (the papers name few-shot variants either way). A zero-shot label never matches
-    a few-shot row; unknown models and random-weight rows match nothing.
+    "WinCLIP (4-shot)"]`` (the papers name few-shot variants either way); ``"musc (transductive)"`` ->
+    ``["MuSc"]`` (``compare_published`` then keeps only the transductive rows). A zero-shot label never
+    matches a few-shot row; unknown models and random-weight rows match nothing.
     """
     if label.endswith(RANDOM_WEIGHTS):
         return []  # a paper's number beside untrained weights would read as a reproduction gap
@@ -136,21 +169,24 @@ def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
 
     Each metric column is followed by the paper's number and ours minus it, only where a published number
     exists for that (method, dataset, metric); the ``mean`` block is never compared (the papers print no
-    means over our set of datasets). Of several sources for one cell, AnomalyCLIP's Tables 1/2 win, then
-    the method's own paper. ``attrs["notes"]`` keeps the table's notes and adds the sources used and any
-    value marked unverified.
+    means over our set of datasets). A ``(transductive)`` row is compared only with transductive numbers
+    (MuSc's), any other row never with them. Of several sources for one cell, AnomalyCLIP's Tables 1/2
+    win, then the method's own paper, then any other (MuSc's code-release README). ``attrs["notes"]``
+    keeps the table's notes and adds the sources used and any value marked unverified.
 
     A paper's number stands beside ours only when our row was computed as the paper computed it
     (``PAPER_SETUPS``, read against the row's recorded choices in ``table.attrs["choices"]``): an MVTec
     AUPRO is never set beside the paper's 200-threshold one, nor a 256 px pixel AUROC beside a 518 px one.
     Such a cell is left empty and a footnote names it and the command that makes it comparable. Rows
-    computed in another precision than the paper's fp32 are compared, and footnoted.
+    computed in another precision than the paper's (fp32, or the fp16 autocast of AdaCLIP's and MuSc's
+    official code) are compared, and footnoted.
     """
     if list(table.index.names) != ["dataset", "model"]:
         raise ZsadError("--compare published needs dataset means: the papers publish no per-class numbers")
     metrics = metric_columns(table)
     row_choices = table.attrs.get("choices", {})
-    chosen, withheld, precisions = [], [], []
+    chosen, withheld, precisions = [], [], {}
+    transductive_rows = published["note"].str.startswith(TRANSDUCTIVE)
     for dataset, label in table.index:
         methods = published_methods(label)
         if dataset == MEAN_ROW or not methods:
@@ -159,6 +195,7 @@ def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
             published["method"].isin(methods)
             & (published["dataset"] == dataset)
             & published["metric"].isin(metrics)
+            & (transductive_rows == label.endswith(f"({TRANSDUCTIVE})"))
         ]
         if rows.empty:
             continue
@@ -171,8 +208,9 @@ def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
         if ours is not None:
             keep = [not _differs(row, ours, f"{label} on {dataset}", withheld) for row in rows.itertuples()]
             rows = rows[keep]
-            if ours.get("precision", PAPER_PRECISION) != PAPER_PRECISION and not rows.empty:
-                precisions.append(f"{label} on {dataset} ({ours['precision']})")
+            mine = ours.get("precision", PAPER_PRECISION)
+            for paper in sorted({_precision(row) for row in rows.itertuples()} - {mine}):
+                precisions.setdefault(paper, []).append(f"{label} on {dataset} ({mine})")
         chosen.append(rows)
     found = pd.concat(chosen) if chosen else published.iloc[:0].assign(model="", _rank=0)
     values = found.pivot(index=["dataset", "model"], columns="metric", values="value")
@@ -189,11 +227,17 @@ def compare_published(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFr
             "Paper numbers left out where our row was computed differently from the paper: "
             f"{'; '.join(withheld)}."
         )
-    if precisions:
-        compared.attrs["notes"].append(
-            f"Compared although not run in the papers' {PAPER_PRECISION} "
-            f"(scores move by about 3e-3): {', '.join(precisions)}."
-        )
+    for paper, rows_of in precisions.items():
+        if paper == PAPER_PRECISION:
+            compared.attrs["notes"].append(
+                f"Compared although not run in the papers' {paper} "
+                f"(scores move by about 3e-3): {', '.join(rows_of)}."
+            )
+        else:
+            compared.attrs["notes"].append(
+                f"Compared although the paper's official code ran under {paper} autocast and these rows "
+                f"did not: {', '.join(rows_of)}."
+            )
     return compared
 
 
@@ -202,6 +246,11 @@ def _setup(row: Any) -> dict[str, Any] | None:
     base = _base(row.method)
     name = base if row.note.startswith("†") else row.source.split(" (")[0]
     return PAPER_SETUPS.get(name)
+
+
+def _precision(row: Any) -> str:
+    """The precision a published row was computed in (``PAPER_PRECISION`` unless its setup says)."""
+    return (_setup(row) or {}).get("precision", PAPER_PRECISION)
 
 
 def _differs(row: Any, ours: dict[str, Any], where: str, withheld: list[str]) -> bool:
@@ -270,7 +319,8 @@ def paper_table(published: pd.DataFrame, source: str, title: str = "") -> str:
     """One paper table in markdown: per level, rows dataset and columns method, cells as printed.
 
     A cell joins the level's metrics as the paper does ("91.5 / 96.2" for image AUROC / AP); a value
-    the paper took from another publication carries †, and "–" marks a value the paper did not report.
+    the paper took from another publication carries †, one not checked against the paper's text *, and
+    "–" marks a value the paper did not report. A method whose numbers are transductive is said so.
     """
     rows = published[published["source"] == source]
     if rows.empty:
@@ -308,7 +358,8 @@ def paper_table(published: pd.DataFrame, source: str, title: str = "") -> str:
 def _printed(row: Any) -> str:  # a row of DataFrame.itertuples, or None
     if row is None:
         return "–"
-    return f"{row.printed}†" if row.note.startswith("†") else row.printed
+    dagger = "†" if row.note.startswith("†") else ""
+    return f"{row.printed}{dagger}{'*' if UNVERIFIED in row.note else ''}"
 
 
 def _legend(rows: pd.DataFrame, unreported: bool) -> list[str]:
@@ -320,6 +371,10 @@ def _legend(rows: pd.DataFrame, unreported: bool) -> list[str]:
         labelled = notes.str.extract(r"column labelled (\w[\w-]*)")[0].dropna()
         if not labelled.empty:
             legend.append(f"{method}: the column the paper labels {labelled.iloc[0]}.")
+        if notes.str.startswith(TRANSDUCTIVE).all():
+            legend.append(f"{method}: transductive, {notes.iloc[0].split(';')[0].split(': ')[1]}.")
+    if rows["note"].str.contains(UNVERIFIED, regex=False).any():
+        legend.append("Cells marked * are recalled, unverified: not checked against the paper's own text.")
     return legend
 
 
