@@ -265,23 +265,16 @@ class AprilGAN(Detector, Trainable):
         return {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
 
     @classmethod
-    def checkpoint_options(cls, path: str | Path) -> AprilGANOptions:
-        """A folder's stored options; an official ``.pth`` (checked readable here) stores none."""
-        if Path(path).is_file():
-            read_official_state(Path(path), "trainable_linearlayer", "APRIL-GAN")
-            return cls.Options()
-        return super().checkpoint_options(path)  # type: ignore[return-value]
+    def official_options(cls, path: Path) -> AprilGANOptions:
+        """An official ``.pth`` (checked readable here) stores no options: the defaults."""
+        read_official_state(path, "trainable_linearlayer", "APRIL-GAN")
+        return cls.Options()
 
     @classmethod
-    def load(cls, path: str | Path, **options: Any) -> AprilGAN:
-        """A folder written by ``save`` / ``zsad train``, or an official ``.pth`` file (``epoch_N.pth``).
-
-        Official files hold ``{"trainable_linearlayer": {"fc.<i>.weight", "fc.<i>.bias", ...}}`` (§3.7);
-        they are read with ``torch.load(weights_only=True)``, so no pickled code runs.
+    def load_official(cls, path: Path, **options: Any) -> AprilGAN:
+        """An official ``.pth`` file (``epoch_N.pth``): ``{"trainable_linearlayer": {"fc.<i>.weight",
+        "fc.<i>.bias", ...}}`` (§3.7), read with ``torch.load(weights_only=True)``, so no pickled code runs.
         """
-        path = Path(path)
-        if not path.is_file():
-            return super().load(path, **options)  # type: ignore[return-value]
         state = read_official_state(path, "trainable_linearlayer", "APRIL-GAN")
         detector = cls(**options)
         heads = {f"heads.{k.removeprefix('fc.')}" if k.startswith("fc.") else k: v for k, v in state.items()}

@@ -293,16 +293,13 @@ class Detector(torch.nn.Module):
 
         Reads ``config.json`` only: a missing or foreign folder, a truncated or malformed file, another
         model's checkpoint or a stored option that fails validation is one ``ZsadError`` line naming the
-        file and what it holds. A detector that also reads single checkpoint files overrides this.
+        file and what it holds. A single file is an official checkpoint (``official_options``).
         """
         folder = Path(path)
         if not folder.exists():
             raise ZsadError(f"checkpoint {folder} does not exist; pass a folder written by 'zsad train'")
         if not folder.is_dir():
-            raise ZsadError(
-                f"checkpoint {folder} is a file; model '{cls.name}' loads a folder written by 'zsad train' "
-                f"(config.json and model.safetensors)"
-            )
+            return cls.official_options(folder)
         config_file = folder / "config.json"
         if not config_file.is_file():
             raise ZsadError(
@@ -318,6 +315,22 @@ class Detector(torch.nn.Module):
                 f"of '{cls.name}' or run the model it was written for"
             )
         return cls.Options.build(stored, owner=f"checkpoint {config_file}")
+
+    @classmethod
+    def official_options(cls, path: Path) -> DetectorOptions:
+        """The options of the official single-file checkpoint ``path`` (its shapes, its training data), read
+        without running pickled code. A method whose authors released such files overrides this and
+        ``load_official``; by default a file is refused in one line."""
+        raise ZsadError(
+            f"checkpoint {path} is a file; model '{cls.name}' loads a folder written by 'zsad train' "
+            f"(config.json and model.safetensors)"
+        )
+
+    @classmethod
+    def load_official(cls, path: Path, **overrides: Any) -> Detector:
+        """The detector with the weights of the official single-file checkpoint ``path``."""
+        cls.official_options(path)
+        raise NotImplementedError(f"{cls.__qualname__} overrides official_options but not load_official")
 
     @classmethod
     def check_checkpoint(cls, path: str | Path) -> DetectorOptions:
@@ -346,11 +359,14 @@ class Detector(torch.nn.Module):
         """Rebuild from a folder written by ``save``; ``overrides`` replace stored options.
 
         The stored options are validated like ``-o`` values, so a hand-edited or foreign ``config.json``
-        is one line naming the file and the option.
+        is one line naming the file and the option. A single file is an official checkpoint
+        (``load_official``).
         """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
+        if Path(path).is_file():
+            return cls.load_official(Path(path), **overrides)
         options = cls.check_checkpoint(path)
         detector = cls(options, **overrides)
         weights_file = Path(path) / "model.safetensors"

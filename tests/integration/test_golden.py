@@ -81,3 +81,16 @@ def test_demo_matches_golden(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     _check("demo", _numbers(tmp_path))
+
+
+@pytest.mark.slow
+def test_run_of_the_2024_methods_matches_golden(tmp_path: Path) -> None:
+    # AdaCLIP (untrained prompts: random init, seeded) and MuSc, captured when they were added (issue 14)
+    args = ["run", "--model", "adaclip,musc", "--dataset", "synthetic", "--backbone", "test-tiny"]
+    args += ["-o", "image_size=64", "--eval-size", "64", "--device", "cpu", "--batch-size", "16"]
+    args += ["--num-workers", "0", "--no-cache", "--out", str(tmp_path), "--quiet", "--seed", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    numbers = _numbers(tmp_path)
+    assert sorted(numbers) == ["adaclip__synthetic", "musc-transductive__synthetic"]
+    _check("run_synthetic_2024", numbers)

@@ -253,19 +253,15 @@ class AdaCLIP(Detector, Trainable):
 
     # -- checkpoints ----------------------------------------------------------------------------------
     @classmethod
-    def checkpoint_options(cls, path: str | Path) -> AdaCLIPOptions:
-        """A folder's stored options, or the shapes and training data of an official ``.pth`` file."""
-        if Path(path).is_file():
-            from zsad_bench.adaclip.checkpoint import official_options
+    def official_options(cls, path: Path) -> AdaCLIPOptions:
+        """The shapes and training data of an official ``pretrained_*.pth`` file."""
+        from zsad_bench.adaclip.checkpoint import official_options
 
-            return official_options(cls, Path(path))
-        return super().checkpoint_options(path)  # type: ignore[return-value]
+        return official_options(cls, path)
 
     @classmethod
-    def load(cls, path: str | Path, **options: Any) -> AdaCLIP:
-        """A folder written by ``save`` / ``zsad train``, or an official ``pretrained_*.pth`` file."""
-        if Path(path).is_file():
-            from zsad_bench.adaclip.checkpoint import load_official
+    def load_official(cls, path: Path, **options: Any) -> AdaCLIP:
+        """An official ``pretrained_*.pth`` file (``checkpoint.py``)."""
+        from zsad_bench.adaclip.checkpoint import load_official
 
-            return load_official(cls, Path(path), **options)
-        return super().load(path, **options)  # type: ignore[return-value]
+        return load_official(cls, path, **options)

@@ -162,19 +162,15 @@ class AnomalyCLIP(Detector, Trainable):
         return {f"prompt_learner.{k}": v for k, v in self.prompt_learner.state_dict().items()}
 
     @classmethod
-    def checkpoint_options(cls, path: str | Path) -> AnomalyCLIPOptions:
-        """A folder's stored options, or the prompt shapes of an official ``epoch_N.pth``."""
-        if Path(path).is_file():
-            from zsad_bench.anomalyclip.checkpoint import official_options
+    def official_options(cls, path: Path) -> AnomalyCLIPOptions:
+        """The prompt shapes of an official ``epoch_N.pth``."""
+        from zsad_bench.anomalyclip.checkpoint import official_options
 
-            return official_options(cls, Path(path))
-        return super().checkpoint_options(path)  # type: ignore[return-value]
+        return official_options(cls, path)
 
     @classmethod
-    def load(cls, path: str | Path, **options: Any) -> AnomalyCLIP:
-        """A folder written by ``save`` / ``zsad train``, or an official ``epoch_N.pth``."""
-        if Path(path).is_file():
-            from zsad_bench.anomalyclip.checkpoint import load_official
+    def load_official(cls, path: Path, **options: Any) -> AnomalyCLIP:
+        """An official ``epoch_N.pth`` (``checkpoint.py``)."""
+        from zsad_bench.anomalyclip.checkpoint import load_official
 
-            return load_official(cls, Path(path), **options)
-        return super().load(path, **options)  # type: ignore[return-value]
+        return load_official(cls, path, **options)
